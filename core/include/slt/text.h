@@ -1,0 +1,20 @@
+#pragma once
+// Small string helpers shared by the core and the apps.
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace slt {
+
+// Levenshtein distance, for "did you mean" suggestions.
+size_t edit_distance(std::string_view a, std::string_view b);
+
+// The candidate closest to `word`, or "" when none is plausibly a typo of it.
+std::string closest_match(std::string_view word, const std::vector<std::string>& candidates);
+
+// ", "-joined list, for messages.
+std::string join(const std::vector<std::string>& items, std::string_view sep = ", ");
+
+std::vector<std::string> split(std::string_view text, char sep);
+
+}  // namespace slt

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs the Debian packages slt needs to build and test. Idempotent: quiet
+# and fast when everything is already there.
+set -euo pipefail
+
+BUILD_PACKAGES=(
+  build-essential cmake ninja-build ccache pkg-config
+  libtorch-dev
+  libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
+  libboost-dev libboost-filesystem-dev libboost-program-options-dev
+  libyaml-cpp-dev libsentencepiece-dev libspdlog-dev nlohmann-json3-dev
+  catch2
+  # LibTorch calls the system BLAS; the default reference BLAS is ~12x slower.
+  libopenblas0-openmp
+)
+# Only the test suite needs these: the Python oracle for interop tests and the
+# WordNet database for METEOR synonyms.
+TEST_PACKAGES=(python3-torch python3-numpy wordnet-base sentencepiece)
+
+want=("${BUILD_PACKAGES[@]}")
+if [[ "${1:-}" == "--with-tests" ]]; then
+  want+=("${TEST_PACKAGES[@]}")
+fi
+
+missing=()
+for pkg in "${want[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$pkg")
+  fi
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+echo "slt: installing missing Debian packages: ${missing[*]}" >&2
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

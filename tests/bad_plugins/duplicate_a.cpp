@@ -1,0 +1,13 @@
+// Registers a component whose name the other duplicate_* plugin also uses.
+#include <slt/plugin.h>
+
+namespace {
+struct Dummy : slt::Component {
+  explicit Dummy(const slt::ConfigNode&) {}
+};
+void register_components(slt::Registrar& r) {
+  r.add<Dummy>(slt::kinds::kTokenizer, "same_name", "first or second registration");
+}
+}  // namespace
+
+SLT_PLUGIN("duplicate_a", "0.0.1", register_components)

@@ -1,0 +1,106 @@
+// slt-run as a user runs it: exit codes and messages.
+#include <catch2/catch.hpp>
+
+#include "slt/config.h"
+#include "test_helpers.h"
+
+using slt_test::run_command;
+using slt_test::TempDir;
+
+namespace {
+const std::string kRun = std::string(SLT_RUN_EXE) + " ";
+const std::string kReadmeSweep =
+    "--config-name slt_t5 --multirun run=64gpu hydra.sweep.dir=sweep_t5 "
+    "'data.train_data_dirs=\"/path/to/features/how2sign,/path/to/features/youtube-asl\"' "
+    "data.val_data_dir=/path/to/features/how2sign optim.train_batch_size=4 "
+    "optim.gradient_accumulation_steps=1 common.eval_steps=500 common.seed=1,2,3,4,5 wandb.project=t5-sweep";
+}  // namespace
+
+TEST_CASE("slt-run --list-plugins lists the example", "[cli]") {
+  auto r = run_command(kRun + "--list-plugins");
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.output, Catch::Contains("hello_model 1.0.0") && Catch::Contains("model.hello_model"));
+}
+
+TEST_CASE("slt-run --describe prints a component's schema", "[cli]") {
+  auto r = run_command(kRun + "--describe model.hello_model");
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.output, Catch::Contains("hidden_dim (int) = 32") && Catch::Contains("Width of the pooled summary"));
+  auto unknown = run_command(kRun + "--describe model.helo_model");
+  CHECK(unknown.exit_code == 2);
+  CHECK_THAT(unknown.output, Catch::Contains("Did you mean 'hello_model'"));
+}
+
+TEST_CASE("slt-run --help with a config shows options and groups", "[cli]") {
+  auto r = run_command(kRun + "--config-name slt_t5 --help");
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.output, Catch::Contains("--multirun") && Catch::Contains("--cfg") &&
+                           Catch::Contains("run: 128gpu, 16gpu, 1gpu, 32gpu, 64gpu, 8gpu, local") &&
+                           Catch::Contains("name_or_path: google/t5-v1_1-base"));
+}
+
+TEST_CASE("cfg job with multirun prints one document per run in sweep order", "[cli]") {
+  auto r = run_command(kRun + kReadmeSweep + " --cfg job");
+  REQUIRE(r.exit_code == 0);
+  std::vector<std::string> documents;
+  size_t start = 0;
+  while (true) {
+    size_t sep = r.output.find("---\n", start);
+    documents.push_back(r.output.substr(start, sep - start));
+    if (sep == std::string::npos) break;
+    start = sep + 4;
+  }
+  REQUIRE(documents.size() == 5);
+  for (size_t i = 0; i < documents.size(); ++i) {
+    auto doc = slt::parse_yaml(documents[i], "run " + std::to_string(i));
+    CHECK(doc.at("common.seed")->as_int() == static_cast<int64_t>(i + 1));
+    CHECK(doc.at("data.train_data_dirs")->as_string() ==
+          "/path/to/features/how2sign,/path/to/features/youtube-asl");
+    CHECK(doc.find("hydra") == nullptr);
+  }
+}
+
+TEST_CASE("user errors exit with code 2 and a clear message", "[cli]") {
+  TempDir dir;
+  std::string common = kRun + "--config-name slt_t5 hydra.sweep.dir=" + dir.path().string() + " ";
+  SECTION("a missing ??? value names the key") {
+    auto r = run_command(common + "data.val_data_dir=/v");
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Catch::Contains("missing mandatory value") && Catch::Contains("data.train_data_dirs"));
+  }
+  SECTION("an unknown key suggests the closest") {
+    auto r = run_command(common + "optim.lrr=0.1");
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Catch::Contains("optim.lrr") && Catch::Contains("did you mean 'optim.lr'"));
+  }
+  SECTION("a bad type names key, expected type and value") {
+    auto r = run_command(common + "optim.epochs=many --cfg job");
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Catch::Contains("optim.epochs") && Catch::Contains("expected int") &&
+                             Catch::Contains("'many'"));
+  }
+  SECTION("a sweep without --multirun is ambiguous") {
+    auto r = run_command(common + "common.seed=1,2");
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Catch::Contains("--multirun"));
+  }
+  SECTION("an unknown option") {
+    auto r = run_command(kRun + "--no-such-flag");
+    CHECK(r.exit_code == 2);
+  }
+}
+
+TEST_CASE("a run writes its resolved config and command line", "[cli]") {
+  TempDir dir;
+  auto r = run_command("cd " + dir.path().string() + " && " + kRun +
+                       "--config-name slt_t5 data.train_data_dirs=/t data.val_data_dir=/v common.seed=7");
+  // No training engine yet: the run stops after writing its config, saying so.
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.output, Catch::Contains("no training engine yet"));
+  auto config = dir.path() / "debug" / "slt_t5" / "common.seed.7" / "config.yaml";
+  REQUIRE(std::filesystem::exists(config));
+  auto written = slt::load_yaml_file(config.string());
+  CHECK(written.at("common.seed")->as_int() == 7);
+  CHECK(written.at("data.train_data_dirs")->as_string() == "/t");
+  CHECK_THAT(written.at("cmd")->as_string(), Catch::Contains("common.seed=7") && Catch::StartsWith("slt-run"));
+}
