@@ -1,0 +1,128 @@
+// Metrics against the values sacrebleu, rouge_score and friends computed on
+// the same pairs (../shared/fixtures/metrics, see its README).
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "slt/metrics.h"
+
+using nlohmann::json;
+namespace m = slt::metrics;
+
+namespace {
+
+struct Pairs {
+  std::vector<std::string> hypotheses, references;
+};
+
+Pairs read_pairs(const std::string& name) {
+  std::ifstream in(std::string(SLT_FIXTURES_DIR) + "/metrics/" + name + ".tsv");
+  REQUIRE(in);
+  Pairs pairs;
+  std::string line;
+  while (std::getline(in, line)) {
+    size_t tab = line.find('\t');
+    REQUIRE(tab != std::string::npos);
+    pairs.hypotheses.push_back(line.substr(0, tab));
+    pairs.references.push_back(line.substr(tab + 1));
+  }
+  return pairs;
+}
+
+json read_json(const std::string& name) {
+  std::ifstream in(std::string(SLT_FIXTURES_DIR) + "/metrics/" + name);
+  REQUIRE(in);
+  return json::parse(in);
+}
+
+const char* kSets[] = {"dev015_edge", "dev040_mixed"};
+
+}  // namespace
+
+TEST_CASE("13a tokenisation matches sacrebleu on every fixture sentence", "[metrics]") {
+  for (const char* set : kSets) {
+    Pairs pairs = read_pairs(set);
+    json sentences = read_json(std::string(set) + ".sentence.json")["sentences"];
+    REQUIRE(sentences.size() == pairs.hypotheses.size());
+    for (size_t i = 0; i < sentences.size(); ++i) {
+      INFO(set << " pair " << i);
+      CHECK(m::tokenize_13a(pairs.hypotheses[i]) == sentences[i]["hyp_tok13a"].get<std::string>());
+      CHECK(m::tokenize_13a(pairs.references[i]) == sentences[i]["ref_tok13a"].get<std::string>());
+    }
+  }
+}
+
+TEST_CASE("sentence BLEU, chrF and ROUGE match per pair", "[metrics]") {
+  for (const char* set : kSets) {
+    Pairs pairs = read_pairs(set);
+    json sentences = read_json(std::string(set) + ".sentence.json")["sentences"];
+    for (size_t i = 0; i < sentences.size(); ++i) {
+      INFO(set << " pair " << i << ": " << pairs.hypotheses[i]);
+      const json& s = sentences[i];
+      m::BleuStats stats = m::bleu_statistics(pairs.hypotheses[i], pairs.references[i]);
+      for (size_t n = 0; n < 4; ++n) {
+        CHECK(stats.counts[n] == s["sentence_bleu_counts"][n].get<int64_t>());
+        CHECK(stats.totals[n] == s["sentence_bleu_totals"][n].get<int64_t>());
+      }
+      CHECK(stats.sys_len == s["sentence_bleu_sys_len"].get<int64_t>());
+      CHECK(stats.ref_len == s["sentence_bleu_ref_len"].get<int64_t>());
+      CHECK(m::sentence_bleu(pairs.hypotheses[i], pairs.references[i]) ==
+            Approx(s["sentence_bleu"].get<double>()).margin(1e-9));
+      CHECK(m::sentence_chrf(pairs.hypotheses[i], pairs.references[i]) ==
+            Approx(s["sentence_chrf"].get<double>()).margin(1e-9));
+      m::RougeScores r = m::rouge(pairs.hypotheses[i], pairs.references[i]);
+      CHECK(r.rouge1 == Approx(s["rouge1"].get<double>()).margin(1e-12));
+      CHECK(r.rouge2 == Approx(s["rouge2"].get<double>()).margin(1e-12));
+      CHECK(r.rougeL == Approx(s["rougeL"].get<double>()).margin(1e-12));
+      CHECK(r.rougeLsum == Approx(s["rougeLsum"].get<double>()).margin(1e-12));
+    }
+  }
+}
+
+TEST_CASE("corpus BLEU-1..4, chrF and ROUGE match the reference evaluation", "[metrics]") {
+  for (const char* set : kSets) {
+    INFO(set);
+    Pairs pairs = read_pairs(set);
+    json expected = read_json(std::string(set) + ".expected.json");
+    m::CorpusScores scores = m::score_corpus(pairs.hypotheses, pairs.references);
+    for (size_t n = 0; n < 4; ++n) {
+      CHECK(scores.bleu_stats.counts[n] == expected["bleu_counts"][n].get<int64_t>());
+      CHECK(scores.bleu_stats.totals[n] == expected["bleu_totals"][n].get<int64_t>());
+      std::string key = "bleu" + std::to_string(n + 1);
+      CHECK(scores.bleu_raw[n] == Approx(expected[key + "_raw"].get<double>()).margin(1e-6));
+      CHECK(scores.bleu[n] == expected[key].get<double>());  // rounded values exactly
+    }
+    CHECK(scores.bleu_stats.sys_len == expected["bleu_sys_len"].get<int64_t>());
+    CHECK(scores.bleu_stats.ref_len == expected["bleu_ref_len"].get<int64_t>());
+    for (size_t k = 0; k < 18; ++k) CHECK(scores.chrf_stats[k] == expected["chrf_stats"][k].get<int64_t>());
+    CHECK(scores.chrf == Approx(expected["chrf"].get<double>()).margin(1e-6));
+    CHECK(scores.rouge.rouge1 == Approx(expected["rouge1"].get<double>()).margin(1e-6));
+    CHECK(scores.rouge.rouge2 == Approx(expected["rouge2"].get<double>()).margin(1e-6));
+    CHECK(scores.rouge.rougeL == Approx(expected["rougeL"].get<double>()).margin(1e-6));
+    CHECK(scores.rouge.rougeLsum == Approx(expected["rougeLsum"].get<double>()).margin(1e-6));
+    CHECK(m::bleu_signature() == expected["bleu_signature"].get<std::string>());
+    CHECK(m::chrf_signature() == expected["chrf_signature"].get<std::string>());
+  }
+}
+
+TEST_CASE("summing per-batch BLEU statistics equals corpus statistics", "[metrics]") {
+  Pairs pairs = read_pairs("dev040_mixed");
+  m::BleuStats summed;
+  for (size_t start = 0; start < pairs.hypotheses.size(); start += 7) {
+    for (size_t i = start; i < std::min(start + 7, pairs.hypotheses.size()); ++i)
+      summed += m::bleu_statistics(pairs.hypotheses[i], pairs.references[i]);
+  }
+  m::CorpusScores whole = m::score_corpus(pairs.hypotheses, pairs.references);
+  CHECK(summed.counts == whole.bleu_stats.counts);
+  CHECK(summed.totals == whole.bleu_stats.totals);
+}
+
+TEST_CASE("mismatched corpus sizes are an error", "[metrics]") {
+  CHECK_THROWS_AS(m::score_corpus({"a"}, {}), std::invalid_argument);
+}
+
+TEST_CASE("Python rounding: half to even on the exact binary value", "[metrics]") {
+  CHECK(m::python_round(2.675, 2) == 2.67);  // 2.675 is 2.67499999... in binary
+  CHECK(m::python_round(0.125, 2) == 0.12);  // exact tie goes to even
+  CHECK(m::python_round(47.35208707962196, 2) == 47.35);
+}
