@@ -1,6 +1,8 @@
 // slt-run as a user runs it: exit codes and messages.
 #include <catch2/catch.hpp>
 
+#include <fstream>
+
 #include "slt/config.h"
 #include "test_helpers.h"
 
@@ -103,4 +105,51 @@ TEST_CASE("a run writes its resolved config and command line", "[cli]") {
   CHECK(written.at("common.seed")->as_int() == 7);
   CHECK(written.at("data.train_data_dirs")->as_string() == "/t");
   CHECK_THAT(written.at("cmd")->as_string(), Catch::Contains("common.seed=7") && Catch::StartsWith("slt-run"));
+}
+
+TEST_CASE("slt-score reproduces the reference corpus metrics from a TSV and from two files", "[cli][metrics]") {
+  const std::string score = std::string(SLT_SCORE_EXE) + " ";
+  const std::string tsv = std::string(SLT_FIXTURES_DIR) + "/metrics/dev040_mixed.tsv";
+  auto expected = slt::load_yaml_file(std::string(SLT_FIXTURES_DIR) + "/metrics/dev040_mixed.expected.json");
+  auto check = [&](const std::string& output) {
+    auto got = slt::parse_yaml(output, "slt-score --json");  // JSON is YAML
+    for (const char* key : {"bleu1", "bleu2", "bleu3", "bleu4"})
+      CHECK(got.at(key)->as_double() == expected.at(key)->as_double());
+    for (const char* key : {"chrf", "rouge1", "rouge2", "rougeL", "rougeLsum"})
+      CHECK(got.at(key)->as_double() == Approx(expected.at(key)->as_double()).margin(1e-6));
+    CHECK(got.at("signature")->as_string() == expected.at("bleu_signature")->as_string());
+  };
+  auto r = run_command(score + "--json " + tsv);
+  REQUIRE(r.exit_code == 0);
+  check(r.output);
+
+  // The same pairs as an evaluation output (with header) and as two files.
+  TempDir dir;
+  std::ifstream in(tsv);
+  std::string line, with_header = "Prediction\tReference\n", hyps, refs;
+  while (std::getline(in, line)) {
+    with_header += line + "\n";
+    hyps += line.substr(0, line.find('\t')) + "\n";
+    refs += line.substr(line.find('\t') + 1) + "\n";
+  }
+  auto outputs = dir.write("test_outputs.tsv", with_header);
+  check(run_command(score + "--json " + outputs.string()).output);
+  auto h = dir.write("h.txt", hyps), rf = dir.write("r.txt", refs);
+  check(run_command(score + "--json --hyps " + h.string() + " --refs " + rf.string()).output);
+
+  SECTION("user errors") {
+    auto short_refs = dir.write("short.txt", "one line\n");
+    auto mismatch = run_command(score + "--hyps " + h.string() + " --refs " + short_refs.string());
+    CHECK(mismatch.exit_code == 2);
+    CHECK_THAT(mismatch.output, Catch::Contains("has 40 lines") && Catch::Contains("has 1"));
+    auto missing = run_command(score + dir.path().string() + "/nope.tsv");
+    CHECK(missing.exit_code == 2);
+    CHECK_THAT(missing.output, Catch::Contains("nope.tsv"));
+    auto latin1 = dir.write("latin1.tsv", "caf\xe9\tcafe\n");
+    auto encoding = run_command(score + latin1.string());
+    CHECK(encoding.exit_code == 2);
+    CHECK_THAT(encoding.output, Catch::Contains("latin1.tsv:1") && Catch::Contains("UTF-8"));
+    auto one_column = dir.write("one.tsv", "just one column\n");
+    CHECK_THAT(run_command(score + one_column.string()).output, Catch::Contains("one.tsv:1"));
+  }
 }
