@@ -1,0 +1,43 @@
+#pragma once
+// The interface of `tokenizer` components: text <-> token ids exactly as the
+// reference's Hugging Face / fairseq tokenizers do.
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "slt/config.h"
+#include "slt/registry.h"
+#include "slt/schema.h"
+
+namespace slt {
+
+class Tokenizer : public Component {
+ public:
+  // Sub-word pieces of `text`, without special tokens (HF `tokenize`).
+  virtual std::vector<std::string> tokenize(const std::string& text) const = 0;
+  // Ids as the training collator builds labels: special tokens added, then
+  // truncated to `max_length` (special tokens included) when max_length > 0.
+  virtual std::vector<int64_t> encode(const std::string& text, bool add_special_tokens = true,
+                                      int64_t max_length = -1) const = 0;
+  // Text of `ids` (HF `decode`; `skip_special_tokens` as in batch_decode).
+  virtual std::string decode(const std::vector<int64_t>& ids, bool skip_special_tokens = true) const = 0;
+
+  virtual int64_t vocab_size() const = 0;  // len(tokenizer): ids are < vocab_size()
+  virtual int64_t pad_id() const = 0;
+  virtual int64_t eos_id() const = 0;
+  virtual int64_t bos_id() const = 0;  // -1 when the tokenizer has none
+  virtual int64_t unk_id() const = 0;
+};
+
+// The keys every tokenizer component reads from its `tokenizer` config section.
+ConfigSchema tokenizer_schema();
+
+// "sentencepiece", "byte_bpe" or "fairseq_spm" from the files in `folder`;
+// throws UserError listing what it looked for.
+std::string infer_tokenizer_kind(const std::filesystem::path& folder);
+
+// A config for Registry::create<Tokenizer>(kinds::kTokenizer, kind, config).
+ConfigNode tokenizer_config(const std::filesystem::path& path, bool lower_case = false);
+
+}  // namespace slt

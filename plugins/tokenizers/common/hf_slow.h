@@ -1,0 +1,52 @@
+#pragma once
+// Pieces of Hugging Face's slow (Python) tokenizers shared by the
+// sentencepiece (T5Tokenizer) and byte_bpe (BartTokenizer) plugins: added
+// tokens and how text is split around them, clean_up_tokenization, and the
+// tokenizer_config.json facts.
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace slt::hf {
+
+struct AddedToken {
+  std::string content;
+  int64_t id = -1;
+  bool lstrip = false;  // swallow whitespace on the left when splitting
+  bool rstrip = false;  // ... and on the right
+  bool special = true;
+};
+
+// A chunk of input text: either an added token (id >= 0) or plain text.
+struct Chunk {
+  std::string text;
+  int64_t added_id = -1;
+};
+
+// PreTrainedTokenizer.tokenize's split: longest added token first at the
+// earliest position, whitespace stripped next to lstrip/rstrip tokens, empty
+// chunks dropped.
+std::vector<Chunk> split_on_added_tokens(const std::string& text, const std::vector<AddedToken>& added);
+
+// PreTrainedTokenizerBase.clean_up_tokenization.
+std::string clean_up_tokenization(std::string text);
+
+// Python's str.strip().
+std::string strip(const std::string& text);
+
+// tokenizer_config.json (missing file: empty config).
+struct TokenizerConfig {
+  std::vector<AddedToken> added_tokens;  // from added_tokens_decoder, in id order
+  std::map<std::string, std::string> special;  // "eos_token" -> "</s>", ...
+  std::vector<std::string> additional_special_tokens;
+  bool clean_up_tokenization_spaces = true;
+  bool add_prefix_space = false;
+  std::optional<int64_t> extra_ids;
+  bool found = false;
+};
+TokenizerConfig read_tokenizer_config(const std::filesystem::path& folder);
+
+}  // namespace slt::hf
