@@ -8,7 +8,7 @@ BUILD_PACKAGES=(
   libtorch-dev
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
   libboost-dev libboost-filesystem-dev libboost-program-options-dev
-  libyaml-cpp-dev libsentencepiece-dev libspdlog-dev nlohmann-json3-dev
+  libyaml-cpp-dev libsentencepiece-dev libspdlog-dev nlohmann-json3-dev libicu-dev
   catch2
   # LibTorch calls the system BLAS; the default reference BLAS is ~12x slower.
   libopenblas0-openmp

@@ -71,3 +71,31 @@ TEST_CASE("sentencepiece reproduces T5Tokenizer on every fixture case", "[tokeni
 TEST_CASE("a missing SentencePiece model is a clear error", "[tokenizers][sentencepiece]") {
   CHECK_THROWS_WITH(make("sentencepiece", "/nonexistent/folder"), Catch::Contains("/nonexistent/folder"));
 }
+
+TEST_CASE("byte_bpe reproduces BartTokenizer on every fixture case", "[tokenizers][byte_bpe]") {
+  auto tokenizer = make("byte_bpe", fs::path(SLT_FIXTURES_DIR) / "models" / "tiny_bart");
+  check_cases(*tokenizer, cases("bart"));
+}
+
+TEST_CASE("byte_bpe reads the same vocabulary from a tokenizer.json", "[tokenizers][byte_bpe]") {
+  fs::path source = fs::path(SLT_FIXTURES_DIR) / "models" / "tiny_bart";
+  auto dir = fs::temp_directory_path() / "slt-test-tokenizer-json";
+  fs::create_directories(dir);
+  std::ifstream vocab_in(source / "vocab.json"), merges_in(source / "merges.txt");
+  json vocab = json::parse(vocab_in);
+  std::vector<std::string> merges;
+  std::string line;
+  std::getline(merges_in, line);  // #version
+  while (std::getline(merges_in, line))
+    if (!line.empty()) merges.push_back(line);
+  json tokenizer_json = {{"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", merges}}}};
+  std::ofstream(dir / "tokenizer.json") << tokenizer_json.dump();
+  fs::copy_file(source / "tokenizer_config.json", dir / "tokenizer_config.json", fs::copy_options::overwrite_existing);
+  auto from_json = make("byte_bpe", dir);
+  auto from_files = make("byte_bpe", source);
+  for (const auto& c : cases("bart")["cases"]) {
+    std::string text = c["text"];
+    CHECK(from_json->encode(text, true, 128) == from_files->encode(text, true, 128));
+  }
+  fs::remove_all(dir);
+}
