@@ -177,7 +177,7 @@ class ByteBpeTokenizer : public slt::Tokenizer {
   }
 
   std::vector<std::string> tokenize(const std::string& raw) const override {
-    std::string text = lower_case_ ? lower(raw) : raw;
+    std::string text = lower_case_ ? slt::hf::python_lower(raw) : raw;
     if (add_prefix_space_ && !text.empty() && !slt::unicode::is_python_space(slt::unicode::decode_utf8(text)[0]))
       text = " " + text;
     std::vector<std::string> tokens;
@@ -356,13 +356,6 @@ class ByteBpeTokenizer : public slt::Tokenizer {
     std::lock_guard<std::mutex> lock(cache_mutex_);
     cache_.emplace(key, parts);
     return parts;
-  }
-
-  static std::string lower(const std::string& s) {
-    std::string out = s;
-    for (char& c : out)
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    return out;
   }
 
   fs::path folder_;

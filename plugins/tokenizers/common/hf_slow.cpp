@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <unicode/uchar.h>
 
 #include "slt/errors.h"
 #include "slt/unicode.h"
@@ -28,6 +29,18 @@ std::string rstrip_text(const std::string& s) {
 }  // namespace
 
 std::string strip(const std::string& text) { return lstrip_text(rstrip_text(text)); }
+
+std::string python_lower(const std::string& text) {
+  std::string out;
+  for (char32_t c : unicode::decode_utf8(text)) {
+    if (c == 0x130) {  // İ lowers to i + combining dot above (full case mapping)
+      out += "i\xcc\x87";
+      continue;
+    }
+    unicode::append_utf8(out, static_cast<char32_t>(u_tolower(static_cast<UChar32>(c))));
+  }
+  return out;
+}
 
 std::vector<Chunk> split_on_added_tokens(const std::string& text, const std::vector<AddedToken>& added) {
   std::vector<Chunk> chunks;

@@ -37,6 +37,9 @@ std::string clean_up_tokenization(std::string text);
 // Python's str.strip().
 std::string strip(const std::string& text);
 
+// Python's str.lower() (Unicode case mapping, as the reference applies to labels).
+std::string python_lower(const std::string& text);
+
 // tokenizer_config.json (missing file: empty config).
 struct TokenizerConfig {
   std::vector<AddedToken> added_tokens;  // from added_tokens_decoder, in id order

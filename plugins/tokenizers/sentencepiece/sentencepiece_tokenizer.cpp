@@ -52,7 +52,7 @@ class SentencePieceTokenizer : public slt::Tokenizer {
   }
 
   std::vector<std::string> tokenize(const std::string& raw) const override {
-    std::string text = lower_case_ ? lower(raw) : raw;
+    std::string text = lower_case_ ? slt::hf::python_lower(raw) : raw;
     std::vector<std::string> tokens;
     for (const auto& chunk : slt::hf::split_on_added_tokens(text, added_)) {
       if (chunk.added_id >= 0) {
@@ -152,13 +152,6 @@ class SentencePieceTokenizer : public slt::Tokenizer {
     if (special_contents_cache_.empty())
       for (int64_t id : special_ids_) special_contents_cache_.insert(added_by_id_.at(id));
     return special_contents_cache_;
-  }
-
-  static std::string lower(const std::string& s) {
-    std::string out = s;
-    for (char& c : out)
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    return out;
   }
 
   fs::path folder_;

@@ -99,3 +99,30 @@ TEST_CASE("byte_bpe reads the same vocabulary from a tokenizer.json", "[tokenize
   }
   fs::remove_all(dir);
 }
+
+TEST_CASE("fairseq_spm reproduces the reference FairseqTokenizer (Tarres fixtures)", "[tokenizers][fairseq_spm]") {
+  fs::path folder = fs::path(SLT_FIXTURES_DIR) / "hiera" / "tarres";
+  slt::load_plugins({SLT_BUILD_PLUGIN_DIR});
+  auto tokenizer = slt::Registry::global().create<slt::Tokenizer>(slt::kinds::kTokenizer, "fairseq_spm",
+                                                                  slt::tokenizer_config(folder, /*lower_case=*/true));
+  std::ifstream in(folder / "tarres.json");
+  json fixture = json::parse(in);
+  CHECK(tokenizer->vocab_size() == fixture["dictionary_size"].get<int64_t>());
+  CHECK(tokenizer->bos_id() == fixture["special_ids"]["bos"].get<int64_t>());
+  CHECK(tokenizer->pad_id() == fixture["special_ids"]["pad"].get<int64_t>());
+  CHECK(tokenizer->eos_id() == fixture["special_ids"]["eos"].get<int64_t>());
+  CHECK(tokenizer->unk_id() == fixture["special_ids"]["unk"].get<int64_t>());
+  for (size_t i = 0; i < fixture["labels_text"].size(); ++i) {
+    std::string label = fixture["labels_text"][i];
+    INFO(label);
+    std::string pieces;
+    for (const auto& p : tokenizer->tokenize(label)) pieces += (pieces.empty() ? "" : " ") + p;
+    CHECK(pieces == fixture["labels_lowercased_spm_pieces"][i].get<std::string>());
+    auto target = ids(fixture["target"][i]);
+    auto encoded = tokenizer->encode(label);
+    target.resize(encoded.size());  // the fixture rows are right-padded with <pad>
+    CHECK(encoded == target);
+  }
+  for (size_t i = 0; i < fixture["generated_tokens"].size(); ++i)
+    CHECK(tokenizer->decode(ids(fixture["generated_tokens"][i]), true) == fixture["decoded"][i].get<std::string>());
+}
