@@ -153,3 +153,34 @@ TEST_CASE("slt-score reproduces the reference corpus metrics from a TSV and from
     CHECK_THAT(run_command(score + one_column.string()).output, Catch::Contains("one.tsv:1"));
   }
 }
+
+TEST_CASE("slt-tokenize encodes like the collator and decodes like evaluation", "[cli][tokenizers]") {
+  const std::string tokenize = std::string(SLT_TOKENIZE_EXE) + " ";
+  TempDir dir;
+  auto captions = dir.write("captions.txt",
+                            "Now I'm going to show you how to fold the paper in half.\nThanks for watching!\n");
+  for (const char* name : {"t5", "bart"}) {
+    INFO(name);
+    std::string folder = std::string(SLT_FIXTURES_DIR) + "/models/tiny_" + name;
+    auto fixture = slt::load_yaml_file(std::string(SLT_FIXTURES_DIR) + "/models/tokenizer_cases_" + name + ".json");
+    const auto& rows = fixture.at("batch_captions.input_ids")->elements();
+    auto pad = fixture.at("pad_token_id")->as_int();
+    std::string expected;
+    for (size_t row : {size_t{0}, size_t{2}}) {
+      std::string line;
+      for (const auto& id : rows[row].elements())
+        if (id.as_int() != pad) line += (line.empty() ? "" : " ") + std::to_string(id.as_int());
+      expected += line + "\n";
+    }
+    auto encoded = run_command(tokenize + "--tokenizer " + folder + " < " + captions.string());
+    REQUIRE(encoded.exit_code == 0);
+    CHECK(encoded.output == expected);
+    auto ids = dir.write("ids.txt", expected);
+    auto decoded = run_command(tokenize + "--decode --tokenizer " + folder + " < " + ids.string());
+    CHECK(decoded.output == "Now I'm going to show you how to fold the paper in half.\nThanks for watching!\n");
+  }
+  auto bad = dir.write("bad_ids.txt", "1 2 x3\n");
+  auto r = run_command(tokenize + "--decode --tokenizer " + std::string(SLT_FIXTURES_DIR) + "/models/tiny_t5 < " + bad.string());
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Catch::Contains("line 1") && Catch::Contains("x3"));
+}

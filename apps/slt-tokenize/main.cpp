@@ -1,0 +1,89 @@
+// slt-tokenize: what a model sees. Encodes each line of standard input to
+// space-separated ids exactly as the training collator does (special tokens
+// included), or with --decode turns lines of ids back into text as evaluation
+// does (skip_special_tokens).
+#include <boost/program_options.hpp>
+#include <iostream>
+#include <sstream>
+
+#include "slt/errors.h"
+#include "slt/log.h"
+#include "slt/plugin_loader.h"
+#include "slt/tokenizer.h"
+
+namespace po = boost::program_options;
+
+namespace {
+
+int run(int argc, char** argv) {
+  po::options_description options("Usage: slt-tokenize --tokenizer PATH [options] < lines\nOptions");
+  std::vector<std::string> plugin_paths;
+  options.add_options()("help,h", "show this help")("tokenizer", po::value<std::string>(), "tokenizer folder or model file")(
+      "kind", po::value<std::string>(), "sentencepiece, byte_bpe or fairseq_spm (default: from the folder's files)")(
+      "decode", "read lines of ids, print text")("keep-special", "with --decode: keep special tokens")(
+      "max-length", po::value<int64_t>()->default_value(-1), "truncate to N ids, special tokens included")(
+      "lower-case", "lower-case text first (models trained with model.lower_case=true)")(
+      "pieces", "print the sub-word pieces instead of ids")(
+      "plugin-path", po::value(&plugin_paths)->composing(), "extra plugin folder (repeatable)");
+  po::variables_map vm;
+  try {
+    po::store(po::parse_command_line(argc, argv, options), vm);
+  } catch (const po::error& e) {
+    throw slt::UserError(std::string(e.what()) + " (see slt-tokenize --help)");
+  }
+  if (vm.count("help")) {
+    std::cout << options;
+    return 0;
+  }
+  if (!vm.count("tokenizer")) throw slt::UserError("--tokenizer PATH is required (see slt-tokenize --help)");
+  std::string path = vm["tokenizer"].as<std::string>();
+  std::string kind = vm.count("kind") ? vm["kind"].as<std::string>() : slt::infer_tokenizer_kind(path);
+  slt::load_plugins(slt::plugin_search_path(plugin_paths));
+  auto tokenizer = slt::Registry::global().create<slt::Tokenizer>(slt::kinds::kTokenizer, kind,
+                                                                  slt::tokenizer_config(path, vm.count("lower-case") > 0));
+  int64_t max_length = vm["max-length"].as<int64_t>();
+  std::string line;
+  size_t number = 0;
+  while (std::getline(std::cin, line)) {
+    ++number;
+    if (vm.count("decode")) {
+      std::vector<int64_t> ids;
+      std::istringstream in(line);
+      std::string word;
+      while (in >> word) {
+        try {
+          size_t used = 0;
+          ids.push_back(std::stoll(word, &used));
+          if (used != word.size()) throw std::invalid_argument(word);
+        } catch (const std::exception&) {
+          throw slt::UserError("line " + std::to_string(number) + ": '" + word + "' is not a token id");
+        }
+      }
+      std::cout << tokenizer->decode(ids, !vm.count("keep-special")) << "\n";
+    } else if (vm.count("pieces")) {
+      auto pieces = tokenizer->tokenize(line);
+      for (size_t i = 0; i < pieces.size(); ++i) std::cout << (i ? " " : "") << pieces[i];
+      std::cout << "\n";
+    } else {
+      auto ids = tokenizer->encode(line, true, max_length);
+      for (size_t i = 0; i < ids.size(); ++i) std::cout << (i ? " " : "") << ids[i];
+      std::cout << "\n";
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  slt::setup_logging("warn");
+  try {
+    return run(argc, argv);
+  } catch (const slt::Error& e) {
+    std::cerr << "slt-tokenize: error: " << e.what() << "\n";
+    return e.exit_code();
+  } catch (const std::exception& e) {
+    std::cerr << "slt-tokenize: internal error: " << e.what() << "\n";
+    return 1;
+  }
+}
