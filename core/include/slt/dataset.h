@@ -1,0 +1,106 @@
+#pragma once
+// The interface of `dataset` components, and the loader that batches them.
+//
+// A feature dataset is a folder with manifests/<split>_features.tsv
+// (video_name<TAB>length<TAB>label, no header) and
+// features/<epoch>/<first 5 chars of name>/<name without extension>.pt.
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "slt/config.h"
+#include "slt/registry.h"
+#include "slt/schema.h"
+
+namespace slt {
+
+class Tokenizer;
+
+struct FeatureItem {
+  int64_t index = 0;       // position in the dataset (after a replacement: the replacement's)
+  std::string feature_id;  // file name without extension
+  at::Tensor source;       // [T, D] float32, T <= data.max_source_positions
+  std::string label;
+};
+
+class FeatureDataset : public Component {
+ public:
+  virtual size_t size() const = 0;
+  // Thread-safe. In train/val a missing or corrupt file is logged and replaced
+  // by a random other item (up to 10 tries); in test it throws naming the file.
+  virtual FeatureItem get(size_t index) const = 0;
+  virtual const std::string& label(size_t index) const = 0;
+  virtual int64_t length(size_t index) const = 0;  // the manifest's length column
+  // Features are read from features/<epoch % data.num_epochs_extracted>/.
+  virtual void set_epoch(int64_t epoch) = 0;
+  virtual const std::string& split() const = 0;
+};
+
+// Keys a dataset component reads: dataset.{path,split,seed} plus the run's data.* keys.
+ConfigSchema dataset_schema();
+// The config a dataset factory receives: the run config plus the dataset section.
+ConfigNode dataset_config(const ConfigNode& run_config, const std::filesystem::path& path,
+                          const std::string& split);
+// The dataset component for a folder: `data.dataset` when set, otherwise
+// youtube_asl / how2sign when the folder name says so, else sign_features.
+std::string infer_dataset_kind(const ConfigNode& run_config, const std::filesystem::path& path);
+
+// One padded batch, as the reference collator builds it.
+struct FeatureBatch {
+  at::Tensor features;        // [B, T, D], zero-padded
+  at::Tensor attention_mask;  // [B, T] float32, 1 = frame, 0 = padding
+  at::Tensor labels;          // [B, L] int64, padded with the tokenizer's pad id
+  std::vector<std::string> labels_text;  // original (not lower-cased) labels
+  std::vector<int64_t> indices;          // positions in the concatenated dataset
+  std::vector<std::string> feature_ids;
+};
+
+struct LoaderOptions {
+  int64_t batch_size = 1;
+  bool shuffle = false;    // train: random order from (seed, epoch)
+  bool drop_last = false;  // train: drop the last incomplete batch
+  uint64_t seed = 0;
+  int num_workers = 2;     // background threads; 0 loads on the caller's thread
+  int64_t max_target_length = -1;  // labels truncated to this many ids (special tokens included)
+  int prefetch_batches = 0;  // 0: 2 per worker
+};
+
+// Several datasets concatenated in order (data.train_data_dirs), batched with
+// background prefetching so the training step does not wait on disk.
+class FeatureLoader {
+ public:
+  FeatureLoader(std::vector<std::shared_ptr<FeatureDataset>> datasets, std::shared_ptr<const Tokenizer> tokenizer,
+                LoaderOptions options);
+  ~FeatureLoader();
+  FeatureLoader(const FeatureLoader&) = delete;
+  FeatureLoader& operator=(const FeatureLoader&) = delete;
+
+  size_t size() const { return total_; }  // items
+  size_t num_batches() const;
+  // Starts epoch `epoch` (sets it on the datasets and fixes the order),
+  // skipping the first `skip_batches` batches (resuming mid-epoch).
+  void start_epoch(int64_t epoch, size_t skip_batches = 0);
+  // The next batch of the epoch in order; false at the end.
+  bool next(FeatureBatch& batch);
+
+  // Pads and tokenises items into a batch (the collator). Lower-casing of
+  // labels, when the model wants it, is the tokenizer's job (tokenizer.lower_case).
+  static FeatureBatch collate(const std::vector<FeatureItem>& items, const Tokenizer* tokenizer,
+                              int64_t max_target_length);
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+  std::function<FeatureBatch(size_t)> build_inline_;  // num_workers == 0
+  std::vector<std::shared_ptr<FeatureDataset>> datasets_;
+  std::shared_ptr<const Tokenizer> tokenizer_;
+  LoaderOptions options_;
+  size_t total_ = 0;
+};
+
+}  // namespace slt

@@ -1,0 +1,196 @@
+// Feature datasets with the reference SignFeaturesDataset semantics, and the
+// named datasets built on it (how2sign, youtube_asl).
+#include <ATen/ATen.h>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <random>
+
+#include "slt/dataset.h"
+#include "slt/plugin.h"
+#include "slt/tensor_io.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int kRetries = 10;  // as the reference
+
+int64_t int_key(const slt::ConfigNode& config, const char* key, int64_t fallback) {
+  const slt::ConfigNode* node = config.at(key);
+  return node && node->type() == slt::ConfigNode::Type::Int ? node->as_int(key) : fallback;
+}
+
+class SignFeaturesDataset : public slt::FeatureDataset {
+ public:
+  SignFeaturesDataset(const slt::ConfigNode& config, std::string name, std::vector<std::string> splits)
+      : root_(config.at("dataset.path")->as_string("dataset.path")),
+        split_(config.at("dataset.split")->as_string("dataset.split")),
+        min_length_(int_key(config, "data.min_source_positions", 0)),
+        max_length_(int_key(config, "data.max_source_positions", 0)),
+        epochs_extracted_(std::max<int64_t>(1, int_key(config, "data.num_epochs_extracted", 1))),
+        rng_(static_cast<uint64_t>(int_key(config, "dataset.seed", 0))) {
+    if (std::find(splits.begin(), splits.end(), split_) == splits.end())
+      throw slt::UserError(name + " has no '" + split_ + "' split (it has: " + join(splits) + "); " +
+                           (split_ == "train" ? "" : "use another dataset for data.val_data_dir"));
+    const ConfigLimit debug_limit = read_debug(config);
+    fs::path manifest = root_ / "manifests" / (split_ + "_features.tsv");
+    std::ifstream in(manifest);
+    if (!in) throw slt::UserError("cannot open manifest '" + manifest.string() + "'");
+    std::string line;
+    size_t line_number = 0, invalid = 0, truncated = 0;
+    while (std::getline(in, line)) {
+      if (debug_limit.enabled && line_number >= debug_limit.count) break;
+      ++line_number;
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      auto fields = split_tabs(line);
+      int64_t length = 0;
+      if (fields.size() != 3 || !parse_int(fields[1], length)) {
+        spdlog::debug("{}:{}: skipped (expected video_name<TAB>length<TAB>label)", manifest.string(), line_number);
+        ++invalid;
+        continue;
+      }
+      if (max_length_ > 0 && length > max_length_) ++truncated;
+      if (split_ == "train" && length < min_length_) {
+        ++invalid;
+        continue;
+      }
+      std::string name_field = fields[0];
+      std::string stem = fs::path(name_field).replace_extension().string();
+      entries_.push_back({fs::path(name_field.substr(0, 5)) / (stem + ".pt"), fs::path(stem).filename().string(),
+                          fields[2], length});
+    }
+    spdlog::info("{} {}: {} items from {} ({} invalid or too short skipped, {} longer than {} will be truncated)",
+                 name, split_, entries_.size(), manifest.string(), invalid, truncated, max_length_);
+    if (entries_.empty())
+      throw slt::UserError("the '" + split_ + "' split of " + root_.string() + " is empty: no usable line in " +
+                           manifest.string());
+  }
+
+  size_t size() const override { return entries_.size(); }
+  const std::string& label(size_t index) const override { return entries_.at(index).label; }
+  int64_t length(size_t index) const override { return entries_.at(index).length; }
+  const std::string& split() const override { return split_; }
+  void set_epoch(int64_t epoch) override { epoch_ = epoch % epochs_extracted_; }
+
+  slt::FeatureItem get(size_t index) const override {
+    std::string last_error;
+    for (int attempt = 0; attempt < kRetries; ++attempt) {
+      fs::path file = feature_path(index);
+      try {
+        at::Tensor features = slt::load_pt_tensor(file.string());
+        if (features.dim() != 2)
+          throw slt::TensorFileError("'" + file.string() + "' holds a tensor of shape " + shape(features) +
+                                     ", expected [frames, feature_dim]");
+        if (max_length_ > 0 && features.size(0) > max_length_) features = features.narrow(0, 0, max_length_);
+        return {static_cast<int64_t>(index), entries_[index].feature_id, features.to(at::kFloat).contiguous(),
+                entries_[index].label};
+      } catch (const std::exception& e) {
+        last_error = e.what();
+        if (split_ == "test")
+          throw slt::UserError("cannot read test features " + file.string() + ": " + e.what());
+        spdlog::warn("cannot read features {} (try {} of {}): {}", file.string(), attempt + 1, kRetries, e.what());
+        std::lock_guard<std::mutex> lock(rng_mutex_);
+        index = std::uniform_int_distribution<size_t>(0, entries_.size() - 1)(rng_);
+        spdlog::warn("using item {} instead", index);
+      }
+    }
+    throw slt::UserError("failed to read features after " + std::to_string(kRetries) + " tries in " + root_.string() +
+                         "; last error: " + last_error);
+  }
+
+ private:
+  struct Entry {
+    fs::path relative;  // <first 5 chars>/<stem>.pt
+    std::string feature_id;
+    std::string label;
+    int64_t length;
+  };
+  struct ConfigLimit {
+    bool enabled = false;
+    size_t count = 0;
+  };
+
+  static ConfigLimit read_debug(const slt::ConfigNode& config) {
+    const slt::ConfigNode* debug = config.at("debug");
+    if (debug && debug->type() == slt::ConfigNode::Type::Bool && debug->as_bool()) return {true, 100};
+    return {};
+  }
+
+  fs::path feature_path(size_t index) const {
+    return root_ / "features" / std::to_string(epoch_) / entries_[index].relative;
+  }
+
+  static std::vector<std::string> split_tabs(const std::string& line) {
+    // Python's line.strip().split("\t")
+    size_t a = line.find_first_not_of(" \t\r\n"), b = line.find_last_not_of(" \t\r\n");
+    std::string s = a == std::string::npos ? "" : line.substr(a, b - a + 1);
+    std::vector<std::string> out;
+    size_t start = 0;
+    while (true) {
+      size_t tab = s.find('\t', start);
+      out.push_back(s.substr(start, tab - start));
+      if (tab == std::string::npos) break;
+      start = tab + 1;
+    }
+    return out;
+  }
+
+  static bool parse_int(const std::string& text, int64_t& value) {
+    try {
+      size_t used = 0;
+      value = std::stoll(text, &used);
+      return used == text.size();
+    } catch (const std::exception&) {
+      return false;
+    }
+  }
+
+  static std::string shape(const at::Tensor& t) {
+    std::string s = "[";
+    for (int64_t d = 0; d < t.dim(); ++d) s += (d ? ", " : "") + std::to_string(t.size(d));
+    return s + "]";
+  }
+
+  static std::string join(const std::vector<std::string>& items) {
+    std::string out;
+    for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;
+    return out;
+  }
+
+  fs::path root_;
+  std::string split_;
+  int64_t min_length_, max_length_, epochs_extracted_;
+  int64_t epoch_ = 0;
+  std::vector<Entry> entries_;
+  mutable std::mutex rng_mutex_;
+  mutable std::mt19937_64 rng_;
+};
+
+template <const char* Name, bool TrainOnly>
+struct NamedDataset : SignFeaturesDataset {
+  explicit NamedDataset(const slt::ConfigNode& config)
+      : SignFeaturesDataset(config, Name,
+                            TrainOnly ? std::vector<std::string>{"train"}
+                                      : std::vector<std::string>{"train", "val", "test"}) {}
+};
+
+constexpr char kSignFeatures[] = "sign_features";
+constexpr char kHow2Sign[] = "how2sign";
+constexpr char kYouTubeAsl[] = "youtube_asl";
+
+void register_components(slt::Registrar& registrar) {
+  registrar.add<NamedDataset<kSignFeatures, false>>(slt::kinds::kDataset, kSignFeatures,
+                                                    "Extracted features + manifests (train/val/test)",
+                                                    slt::dataset_schema());
+  registrar.add<NamedDataset<kHow2Sign, false>>(slt::kinds::kDataset, kHow2Sign,
+                                                "How2Sign features (train/val/test)", slt::dataset_schema());
+  registrar.add<NamedDataset<kYouTubeAsl, true>>(slt::kinds::kDataset, kYouTubeAsl,
+                                                 "YouTube-ASL features (train only)", slt::dataset_schema());
+}
+
+}  // namespace
+
+SLT_PLUGIN("sign_features", "1.0.0", register_components)
