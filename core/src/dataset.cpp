@@ -5,12 +5,15 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstdlib>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <random>
 #include <thread>
 
 #include "slt/errors.h"
+#include "slt/tensor_io.h"
 #include "slt/tokenizer.h"
 
 namespace fs = std::filesystem;
@@ -44,38 +47,150 @@ std::string infer_dataset_kind(const ConfigNode& run_config, const fs::path& pat
   return "sign_features";
 }
 
-FeatureBatch FeatureLoader::collate(const std::vector<FeatureItem>& items, const Tokenizer* tokenizer,
-                                    int64_t max_target_length) {
+void FeatureSource::read(float* destination) const {
+  if (frames == 0) return;
+  if (file->dtype() == at::kFloat) {
+    file->read_rows(destination, frames);
+    return;
+  }
+  at::Tensor raw = at::empty({frames, dim}, at::TensorOptions().dtype(file->dtype()));
+  file->read_rows(raw.data_ptr(), frames);
+  at::Tensor converted = raw.to(at::kFloat);
+  std::memcpy(destination, converted.data_ptr<float>(), sizeof(float) * frames * dim);
+}
+
+FeatureItem FeatureDataset::get(size_t index) const {
+  FeatureSource source = open(index);
+  FeatureItem item{source.index, source.feature_id, at::empty({source.frames, source.dim}), source.label};
+  source.read(item.source.data_ptr<float>());
+  return item;
+}
+
+// Batch buffers are recycled: a fresh multi-megabyte allocation per batch is
+// a fresh mmap (page faults, and TLB shootdowns when another thread frees it),
+// which made loading three times slower than plain reads.
+class BufferPool : public std::enable_shared_from_this<BufferPool> {
+ public:
+  explicit BufferPool(size_t max_free) : max_free_(max_free) {}
+  ~BufferPool() {
+    for (auto& [capacity, buffer] : free_) std::free(buffer);
+  }
+
+  at::Tensor tensor(const std::vector<int64_t>& shape) {
+    size_t elements = 1;
+    for (int64_t d : shape) elements *= static_cast<size_t>(d);
+    size_t bytes = std::max<size_t>(64, elements * sizeof(float));
+    void* buffer = nullptr;
+    size_t capacity = 0;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = free_.lower_bound(bytes);
+      if (it != free_.end()) {
+        capacity = it->first;
+        buffer = it->second;
+        free_.erase(it);
+      }
+    }
+    if (!buffer) {
+      capacity = bytes + bytes / 4;  // headroom so that later, longer batches fit
+      buffer = std::malloc(capacity);
+      if (!buffer) throw std::bad_alloc();
+    }
+    auto self = shared_from_this();
+    return at::from_blob(buffer, shape, [self, capacity](void* p) { self->release(p, capacity); },
+                         at::TensorOptions().dtype(at::kFloat));
+  }
+
+ private:
+  void release(void* buffer, size_t capacity) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (free_.size() >= max_free_) {
+      // Keep the largest buffers: they fit every batch.
+      auto smallest = free_.begin();
+      if (smallest->first >= capacity) {
+        std::free(buffer);
+        return;
+      }
+      std::free(smallest->second);
+      free_.erase(smallest);
+    }
+    free_.emplace(capacity, buffer);
+  }
+
+  size_t max_free_;
+  std::mutex mutex_;
+  std::multimap<size_t, void*> free_;
+};
+
+
+namespace {
+
+// The collator: rows of `frames[i] x dim` floats written by fill(i, row) into a
+// zero-padded [B, T, dim] batch, a float mask, and tokenised, padded labels.
+struct BatchPlan {
+  std::vector<int64_t> frames;
+  std::vector<std::string> labels;
+  std::vector<int64_t> indices;
+  std::vector<std::string> feature_ids;
+  int64_t dim = 0;
+};
+
+FeatureBatch assemble(const BatchPlan& plan, const std::function<void(size_t, float*)>& fill, BufferPool* pool,
+                      const Tokenizer* tokenizer, int64_t max_target_length) {
   FeatureBatch batch;
-  if (items.empty()) return batch;
-  int64_t longest = 0;
-  for (const auto& item : items) longest = std::max(longest, item.source.size(0));
-  std::vector<int64_t> shape = {static_cast<int64_t>(items.size()), longest};
-  for (int64_t d = 1; d < items[0].source.dim(); ++d) shape.push_back(items[0].source.size(d));
-  batch.features = at::zeros(shape, items[0].source.options());
-  batch.attention_mask = at::ones({static_cast<int64_t>(items.size()), longest});
+  const size_t n = plan.frames.size();
+  if (n == 0) return batch;
+  const int64_t longest = *std::max_element(plan.frames.begin(), plan.frames.end());
+  std::vector<int64_t> shape = {static_cast<int64_t>(n), longest, plan.dim};
+  batch.features = pool ? pool->tensor(shape) : at::empty(shape);
+  batch.attention_mask = at::empty({static_cast<int64_t>(n), longest});
+  float* features = batch.features.data_ptr<float>();
+  float* mask = batch.attention_mask.data_ptr<float>();
   std::vector<std::vector<int64_t>> ids;
   size_t longest_label = 0;
-  for (size_t i = 0; i < items.size(); ++i) {
-    int64_t length = items[i].source.size(0);
-    batch.features[static_cast<int64_t>(i)].narrow(0, 0, length).copy_(items[i].source);
-    batch.attention_mask[static_cast<int64_t>(i)].narrow(0, length, longest - length).zero_();
-    batch.labels_text.push_back(items[i].label);
-    batch.indices.push_back(items[i].index);
-    batch.feature_ids.push_back(items[i].feature_id);
+  for (size_t i = 0; i < n; ++i) {
+    // Plain memory writes: ATen's parallel kernels, called from several loader
+    // threads at once, would oversubscribe the OpenMP pool for tiny work.
+    float* row = features + static_cast<int64_t>(i) * longest * plan.dim;
+    fill(i, row);
+    std::memset(row + plan.frames[i] * plan.dim, 0, sizeof(float) * (longest - plan.frames[i]) * plan.dim);
+    std::fill(mask + i * longest, mask + i * longest + plan.frames[i], 1.0f);
+    std::fill(mask + i * longest + plan.frames[i], mask + (i + 1) * longest, 0.0f);
     if (tokenizer) {
-      ids.push_back(tokenizer->encode(items[i].label, true, max_target_length));
+      ids.push_back(tokenizer->encode(plan.labels[i], true, max_target_length));
       longest_label = std::max(longest_label, ids.back().size());
     }
   }
+  batch.labels_text = plan.labels;
+  batch.indices = plan.indices;
+  batch.feature_ids = plan.feature_ids;
   if (tokenizer) {
-    batch.labels = at::full({static_cast<int64_t>(items.size()), static_cast<int64_t>(longest_label)},
-                            tokenizer->pad_id(), at::kLong);
+    batch.labels = at::full({static_cast<int64_t>(n), static_cast<int64_t>(longest_label)}, tokenizer->pad_id(), at::kLong);
     auto accessor = batch.labels.accessor<int64_t, 2>();
     for (size_t i = 0; i < ids.size(); ++i)
       for (size_t j = 0; j < ids[i].size(); ++j) accessor[i][j] = ids[i][j];
   }
   return batch;
+}
+
+}  // namespace
+
+FeatureBatch FeatureLoader::collate(const std::vector<FeatureItem>& items, const Tokenizer* tokenizer,
+                                    int64_t max_target_length) {
+  BatchPlan plan;
+  std::vector<at::Tensor> sources;
+  for (const auto& item : items) {
+    sources.push_back(item.source.to(at::kFloat).contiguous().view({item.source.size(0), -1}));
+    plan.frames.push_back(item.source.size(0));
+    plan.dim = sources.back().size(1);
+    plan.labels.push_back(item.label);
+    plan.indices.push_back(item.index);
+    plan.feature_ids.push_back(item.feature_id);
+  }
+  auto fill = [&](size_t i, float* row) {
+    std::memcpy(row, sources[i].data_ptr<float>(), sizeof(float) * sources[i].numel());
+  };
+  return assemble(plan, fill, nullptr, tokenizer, max_target_length);
 }
 
 // Worker threads build batches ahead of the consumer, at most `capacity` ahead.
@@ -89,6 +204,7 @@ struct FeatureLoader::State {
   std::vector<std::thread> workers;
   bool stopping = false;
 };
+
 
 FeatureLoader::FeatureLoader(std::vector<std::shared_ptr<FeatureDataset>> datasets,
                              std::shared_ptr<const Tokenizer> tokenizer, LoaderOptions options)
@@ -137,24 +253,36 @@ void FeatureLoader::start_epoch(int64_t epoch, size_t skip_batches) {
   }
   state_->next_to_build = state_->next_to_deliver = std::min(skip_batches, state_->order.size());
 
+  int workers = std::max(0, options_.num_workers);
+  size_t capacity = options_.prefetch_batches > 0 ? options_.prefetch_batches : std::max(2, 2 * workers);
+  if (!pool_) pool_ = std::make_shared<BufferPool>(capacity + 4);
+  // Each batch reads its files straight into its rows: one copy, as a plain read.
   auto build = [this](const std::vector<size_t>& batch_indices) {
-    std::vector<FeatureItem> items;
+    std::vector<FeatureSource> sources;
+    BatchPlan plan;
     for (size_t global : batch_indices) {
       size_t local = global;
       for (const auto& d : datasets_) {
         if (local < d->size()) {
-          FeatureItem item = d->get(local);
-          item.index += static_cast<int64_t>(global - local);  // back to a global position
-          items.push_back(std::move(item));
+          FeatureSource source = d->open(local);
+          source.index += static_cast<int64_t>(global - local);  // back to a global position
+          if (!sources.empty() && source.dim != plan.dim)
+            throw UserError("feature '" + source.feature_id + "' has dimension " + std::to_string(source.dim) +
+                            ", the rest of its batch " + std::to_string(plan.dim));
+          plan.dim = source.dim;
+          plan.frames.push_back(source.frames);
+          plan.labels.push_back(source.label);
+          plan.indices.push_back(source.index);
+          plan.feature_ids.push_back(source.feature_id);
+          sources.push_back(std::move(source));
           break;
         }
         local -= d->size();
       }
     }
-    return collate(items, tokenizer_.get(), options_.max_target_length);
+    return assemble(plan, [&](size_t i, float* row) { sources[i].read(row); }, pool_.get(), tokenizer_.get(),
+                    options_.max_target_length);
   };
-  int workers = std::max(0, options_.num_workers);
-  size_t capacity = options_.prefetch_batches > 0 ? options_.prefetch_batches : std::max(2, 2 * workers);
   State* s = state_.get();
   for (int w = 0; w < workers; ++w) {
     s->workers.emplace_back([s, capacity, build] {

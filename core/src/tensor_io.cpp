@@ -53,9 +53,13 @@ c10::ScalarType storage_dtype(const std::string& storage_class) {
 
 class Unpickler {
  public:
+  // `lazy`: storages are not read; tensors come back on the meta device, and
+  // storage_keys() maps each meta storage to its record.
   Unpickler(std::string_view bytes, const detail::ZipArchive& archive, std::string prefix,
-            std::vector<std::string>& warnings)
-      : p_(bytes), archive_(archive), prefix_(std::move(prefix)), warnings_(warnings) {}
+            std::vector<std::string>& warnings, bool lazy = false)
+      : p_(bytes), archive_(archive), prefix_(std::move(prefix)), warnings_(warnings), lazy_(lazy) {}
+
+  const std::map<const void*, std::string>& storage_keys() const { return storage_keys_; }
 
   c10::IValue run() {
     while (true) {
@@ -314,13 +318,17 @@ class Unpickler {
       storage.storage = cached->second;
     } else {
       std::string record = prefix_ + "/data/" + key;
-      std::string_view bytes = archive_.read(record);
-      size_t expected = static_cast<size_t>(numel) * c10::elementSize(dtype);
-      if (bytes.size() < expected)
-        throw TensorFileError("tensor data '" + record + "' has " + std::to_string(bytes.size()) +
-                              " bytes, expected " + std::to_string(expected) + " (truncated file?)");
-      at::Tensor t = at::empty({numel}, at::TensorOptions().dtype(dtype));
-      std::memcpy(t.data_ptr(), bytes.data(), expected);
+      at::Tensor t;
+      if (lazy_) {
+        uint64_t available = archive_.size_of(record);
+        if (available < static_cast<uint64_t>(numel) * c10::elementSize(dtype))
+          throw TensorFileError("tensor data '" + record + "' is shorter than its tensor (truncated file?)");
+        t = at::empty({numel}, at::TensorOptions().dtype(dtype).device(at::kMeta));
+        storage_keys_[t.storage().unsafeGetStorageImpl()] = record;
+      } else {
+        t = at::empty({numel}, at::TensorOptions().dtype(dtype));
+        archive_.read_into(record, t.data_ptr(), static_cast<uint64_t>(numel) * c10::elementSize(dtype));
+      }
       storages_[key] = t;
       storage.storage = t;
     }
@@ -405,27 +413,31 @@ class Unpickler {
   std::map<uint64_t, Item> memo_;
   std::map<std::string, at::Tensor> storages_;
   std::map<const void*, std::vector<Item>> tuple_store_;
+  bool lazy_ = false;
+  std::map<const void*, std::string> storage_keys_;
 };
 
 }  // namespace
 
-c10::IValue load_pt(const std::string& path, std::vector<std::string>* warnings) {
-  {
-    std::ifstream probe(path, std::ios::binary);
-    if (!probe) throw TensorFileError("cannot open '" + path + "': " + std::strerror(errno));
-    char head[4] = {};
-    probe.read(head, 4);
-    if (probe.gcount() == 0) throw TensorFileError("'" + path + "' is empty");
-    if (!detail::ZipArchive::looks_like_zip(std::string_view(head, probe.gcount()))) {
-      if (static_cast<unsigned char>(head[0]) == 0x80)
-        throw TensorFileError("'" + path + "' uses the legacy torch.save format (PyTorch < 1.6); "
-                              "re-save it with torch.save(torch.load(path), path) in a recent PyTorch");
-      throw TensorFileError("'" + path + "' is not a torch.save file (no zip header)");
-    }
+namespace {
+
+void check_header(const std::string& path) {
+  std::ifstream probe(path, std::ios::binary);
+  if (!probe) throw TensorFileError("cannot open '" + path + "': " + std::strerror(errno));
+  char head[4] = {};
+  probe.read(head, 4);
+  if (probe.gcount() == 0) throw TensorFileError("'" + path + "' is empty");
+  if (!detail::ZipArchive::looks_like_zip(std::string_view(head, probe.gcount()))) {
+    if (static_cast<unsigned char>(head[0]) == 0x80)
+      throw TensorFileError("'" + path + "' uses the legacy torch.save format (PyTorch < 1.6); "
+                            "re-save it with torch.save(torch.load(path), path) in a recent PyTorch");
+    throw TensorFileError("'" + path + "' is not a torch.save file (no zip header)");
   }
-  detail::ZipArchive archive(path);
+}
+
+std::string find_pickle(const detail::ZipArchive& archive, const std::string& path) {
   std::string pickle_name;
-  for (const auto& [name, bytes] : archive.entries()) {
+  for (const auto& name : archive.names()) {
     size_t slash = name.find('/');
     if (slash != std::string::npos && name.substr(slash + 1) == "data.pkl") {
       pickle_name = name;
@@ -433,13 +445,22 @@ c10::IValue load_pt(const std::string& path, std::vector<std::string>* warnings)
     }
   }
   if (pickle_name.empty()) throw TensorFileError("'" + path + "' has no data.pkl: not a torch.save file");
-  if (archive.has(pickle_name.substr(0, pickle_name.find('/')) + "/byteorder")) {
-    auto order = archive.read(pickle_name.substr(0, pickle_name.find('/')) + "/byteorder");
-    if (order != "little") throw TensorFileError("'" + path + "' stores big-endian tensors; slt reads little-endian only");
-  }
+  std::string byteorder = pickle_name.substr(0, pickle_name.find('/')) + "/byteorder";
+  if (archive.has(byteorder) && archive.read(byteorder) != "little")
+    throw TensorFileError("'" + path + "' stores big-endian tensors; slt reads little-endian only");
+  return pickle_name;
+}
+
+}  // namespace
+
+c10::IValue load_pt(const std::string& path, std::vector<std::string>* warnings) {
+  check_header(path);
+  detail::ZipArchive archive(path);
+  std::string pickle_name = find_pickle(archive, path);
   std::vector<std::string> local_warnings;
   try {
-    Unpickler unpickler(archive.read(pickle_name), archive, pickle_name.substr(0, pickle_name.find('/')),
+    std::string pickle = archive.read(pickle_name);
+    Unpickler unpickler(pickle, archive, pickle_name.substr(0, pickle_name.find('/')),
                         local_warnings);
     c10::IValue value = unpickler.run();
     for (const auto& w : local_warnings) {
@@ -452,6 +473,50 @@ c10::IValue load_pt(const std::string& path, std::vector<std::string>* warnings)
   } catch (const c10::Error& e) {
     throw TensorFileError("cannot read '" + path + "': unexpected content (" + e.what_without_backtrace() + ")");
   }
+}
+
+struct PtTensorFile::Impl {
+  std::unique_ptr<detail::ZipArchive> archive;
+  std::string record;
+  std::vector<int64_t> sizes;
+  c10::ScalarType dtype;
+  int64_t offset_elements = 0;
+};
+
+PtTensorFile::PtTensorFile(const std::string& path) : impl_(std::make_shared<Impl>()) {
+  check_header(path);
+  impl_->archive = std::make_unique<detail::ZipArchive>(path);
+  std::string pickle_name = find_pickle(*impl_->archive, path);
+  std::vector<std::string> warnings;
+  try {
+    std::string pickle = impl_->archive->read(pickle_name);
+    Unpickler unpickler(pickle, *impl_->archive, pickle_name.substr(0, pickle_name.find('/')), warnings, true);
+    c10::IValue value = unpickler.run();
+    if (!value.isTensor())
+      throw TensorFileError("holds a " + value.tagKind() + ", expected a single tensor");
+    at::Tensor meta = value.toTensor();
+    if (!meta.is_contiguous()) throw TensorFileError("holds a non-contiguous tensor");
+    impl_->record = unpickler.storage_keys().at(meta.storage().unsafeGetStorageImpl());
+    impl_->sizes = meta.sizes().vec();
+    impl_->dtype = meta.scalar_type();
+    impl_->offset_elements = meta.storage_offset();
+  } catch (const TensorFileError& e) {
+    throw TensorFileError("cannot read '" + path + "': " + e.what());
+  } catch (const c10::Error& e) {
+    throw TensorFileError("cannot read '" + path + "': unexpected content (" + e.what_without_backtrace() + ")");
+  }
+}
+
+const std::vector<int64_t>& PtTensorFile::sizes() const { return impl_->sizes; }
+c10::ScalarType PtTensorFile::dtype() const { return impl_->dtype; }
+
+void PtTensorFile::read_rows(void* destination, int64_t rows) const {
+  int64_t row_elements = 1;
+  for (size_t d = 1; d < impl_->sizes.size(); ++d) row_elements *= impl_->sizes[d];
+  uint64_t element = c10::elementSize(impl_->dtype);
+  uint64_t offset = static_cast<uint64_t>(impl_->offset_elements) * element;
+  uint64_t bytes = static_cast<uint64_t>(rows * row_elements) * element;
+  impl_->archive->read_range(impl_->record, destination, offset, bytes);
 }
 
 at::Tensor load_pt_tensor(const std::string& path) {

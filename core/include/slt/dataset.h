@@ -20,6 +20,20 @@
 namespace slt {
 
 class Tokenizer;
+class PtTensorFile;
+class BufferPool;  // recycles batch memory (dataset.cpp)
+
+// An opened feature file: shape known, data not read yet.
+struct FeatureSource {
+  int64_t index = 0;       // position in the dataset (after a replacement: the replacement's)
+  std::string feature_id;  // file name without extension
+  std::string label;
+  int64_t frames = 0;      // rows to read (already truncated to data.max_source_positions)
+  int64_t dim = 0;
+  std::shared_ptr<const PtTensorFile> file;
+  // Reads frames x dim values as float32 into `destination`.
+  void read(float* destination) const;
+};
 
 struct FeatureItem {
   int64_t index = 0;       // position in the dataset (after a replacement: the replacement's)
@@ -33,7 +47,9 @@ class FeatureDataset : public Component {
   virtual size_t size() const = 0;
   // Thread-safe. In train/val a missing or corrupt file is logged and replaced
   // by a random other item (up to 10 tries); in test it throws naming the file.
-  virtual FeatureItem get(size_t index) const = 0;
+  virtual FeatureSource open(size_t index) const = 0;
+  // open() and read() into a fresh [frames, dim] float32 tensor.
+  FeatureItem get(size_t index) const;
   virtual const std::string& label(size_t index) const = 0;
   virtual int64_t length(size_t index) const = 0;  // the manifest's length column
   // Features are read from features/<epoch % data.num_epochs_extracted>/.
@@ -97,6 +113,7 @@ class FeatureLoader {
   struct State;
   std::unique_ptr<State> state_;
   std::function<FeatureBatch(size_t)> build_inline_;  // num_workers == 0
+  std::shared_ptr<BufferPool> pool_;
   std::vector<std::shared_ptr<FeatureDataset>> datasets_;
   std::shared_ptr<const Tokenizer> tokenizer_;
   LoaderOptions options_;

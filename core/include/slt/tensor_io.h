@@ -9,6 +9,7 @@
 //    (*.safetensors.index.json).
 #include <ATen/core/ivalue.h>
 
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -32,6 +33,22 @@ c10::IValue load_pt(const std::string& path, std::vector<std::string>* warnings 
 
 // A file holding one tensor (extracted features, `torch.save(tensor, path)`).
 at::Tensor load_pt_tensor(const std::string& path);
+
+// The same, in two steps: the shape first (a few small reads), then the data
+// straight into memory the caller owns (no intermediate tensor). Throws
+// TensorFileError naming the file for anything but one contiguous tensor.
+class PtTensorFile {
+ public:
+  explicit PtTensorFile(const std::string& path);
+  const std::vector<int64_t>& sizes() const;
+  c10::ScalarType dtype() const;
+  // Copies the first `rows` rows (along dimension 0), in the file's dtype.
+  void read_rows(void* destination, int64_t rows) const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
 
 // Every tensor in a loaded value, keyed by its dotted path ("model.encoder.weight");
 // `prefix` is prepended. Throws TensorFileError when `value` holds no tensor.

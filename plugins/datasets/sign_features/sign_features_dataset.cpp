@@ -75,18 +75,19 @@ class SignFeaturesDataset : public slt::FeatureDataset {
   const std::string& split() const override { return split_; }
   void set_epoch(int64_t epoch) override { epoch_ = epoch % epochs_extracted_; }
 
-  slt::FeatureItem get(size_t index) const override {
+  slt::FeatureSource open(size_t index) const override {
     std::string last_error;
     for (int attempt = 0; attempt < kRetries; ++attempt) {
       fs::path file = feature_path(index);
       try {
-        at::Tensor features = slt::load_pt_tensor(file.string());
-        if (features.dim() != 2)
-          throw slt::TensorFileError("'" + file.string() + "' holds a tensor of shape " + shape(features) +
+        auto tensor = std::make_shared<slt::PtTensorFile>(file.string());
+        if (tensor->sizes().size() != 2)
+          throw slt::TensorFileError("'" + file.string() + "' holds a tensor of shape " + shape(tensor->sizes()) +
                                      ", expected [frames, feature_dim]");
-        if (max_length_ > 0 && features.size(0) > max_length_) features = features.narrow(0, 0, max_length_);
-        return {static_cast<int64_t>(index), entries_[index].feature_id, features.to(at::kFloat).contiguous(),
-                entries_[index].label};
+        int64_t frames = tensor->sizes()[0];
+        if (max_length_ > 0 && frames > max_length_) frames = max_length_;
+        return {static_cast<int64_t>(index), entries_[index].feature_id, entries_[index].label, frames,
+                tensor->sizes()[1], tensor};
       } catch (const std::exception& e) {
         last_error = e.what();
         if (split_ == "test")
@@ -148,9 +149,9 @@ class SignFeaturesDataset : public slt::FeatureDataset {
     }
   }
 
-  static std::string shape(const at::Tensor& t) {
+  static std::string shape(const std::vector<int64_t>& sizes) {
     std::string s = "[";
-    for (int64_t d = 0; d < t.dim(); ++d) s += (d ? ", " : "") + std::to_string(t.size(d));
+    for (size_t d = 0; d < sizes.size(); ++d) s += (d ? ", " : "") + std::to_string(sizes[d]);
     return s + "]";
   }
 
