@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <fstream>
+#include <sstream>
 
 #include "slt/config.h"
 #include "test_helpers.h"
@@ -183,4 +184,87 @@ TEST_CASE("slt-tokenize encodes like the collator and decodes like evaluation", 
   auto r = run_command(tokenize + "--decode --tokenizer " + std::string(SLT_FIXTURES_DIR) + "/models/tiny_t5 < " + bad.string());
   CHECK(r.exit_code == 2);
   CHECK_THAT(r.output, Catch::Contains("line 1") && Catch::Contains("x3"));
+}
+
+TEST_CASE("slt-data feature-lengths reads each features file's frame count", "[cli][data]") {
+  const std::string data = std::string(SLT_DATA_EXE) + " ";
+  TempDir dir;
+  std::string fixtures = std::string(SLT_FIXTURES_DIR) + "/hiera";
+  auto r = run_command(data + "feature-lengths --manifest " + fixtures + "/DATASET/manifests/test.tsv --data-dir " +
+                       fixtures + "/pipeline/features/0 --output-dir " + dir.path().string() + " --num-procs 2");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  std::ifstream written(dir.path() / "test_features.tsv");
+  REQUIRE(written);
+  // Python (torch.load) as the oracle for the lengths.
+  auto oracle = run_command(
+      "cd " + fixtures + " && /usr/bin/python3 -c \"import torch,os\n"
+      "for l in open('DATASET/manifests/test.tsv'):\n"
+      "  n=l.split('\\t')[0]; p=os.path.join('pipeline/features/0', n[:5], n.replace('.mp4','.pt'))\n"
+      "  print(len(torch.load(p)) if os.path.exists(p) else -1)\"");
+  REQUIRE(oracle.exit_code == 0);
+  std::istringstream expected(oracle.output);
+  std::string line, length;
+  size_t rows = 0;
+  while (std::getline(written, line)) {
+    std::getline(expected, length);
+    auto first_tab = line.find('\t'), second_tab = line.find('\t', first_tab + 1);
+    CHECK(line.substr(first_tab + 1, second_tab - first_tab - 1) == length);
+    ++rows;
+  }
+  CHECK(rows == 10);
+  CHECK_THAT(r.output, Catch::Contains("1 unreadable with length -1"));  // the 160x160 video has no features
+}
+
+TEST_CASE("slt-data video-durations probes containers with FFmpeg", "[cli][data]") {
+  const std::string data = std::string(SLT_DATA_EXE) + " ";
+  TempDir dir;
+  std::string videos = std::string(SLT_FIXTURES_DIR) + "/hiera/DATASET/videos";
+  auto manifest = dir.write("raw.tsv",
+                            "video_name\tstart\tend\tcaption\n"
+                            "tsrc2-25fps-0s50\t0\t1\tThe weather will be sunny tomorrow.\n"
+                            "mandel-25fps-4s00\t0\t1\tI would like a cup of coffee, please.\n"
+                            "tsrc2-25fps-10s24\t0\t1\tShe went to the library after school.\n");
+  auto output = dir.path() / "train.tsv";
+  auto r = run_command(data + "video-durations --manifest " + manifest.string() + " --data-dir " + videos +
+                       " --output " + output.string());
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  std::ifstream written(output), reference(std::string(SLT_FIXTURES_DIR) + "/hiera/DATASET/manifests/test.tsv");
+  std::string line, ref;
+  std::getline(written, line);
+  CHECK(line == "video_name\tduration\tcaption");
+  for (int i = 0; i < 3; ++i) {
+    std::getline(written, line);
+    std::getline(reference, ref);
+    CHECK(line == ref);  // numbered name, duration with 3 decimals, caption
+  }
+  auto missing = dir.write("missing.tsv", "video_name\tstart\tend\tcaption\nnope\t0\t1\tx\n");
+  auto failed = run_command(data + "video-durations --manifest " + missing.string() + " --data-dir " + videos +
+                            " --output " + (dir.path() / "m.tsv").string());
+  CHECK(failed.exit_code == 1);
+  CHECK_THAT(failed.output, Catch::Contains("0000001-nope.mp4"));
+}
+
+TEST_CASE("slt-data train-tokenizer reproduces the reference dictionary", "[cli][data]") {
+  const std::string data = std::string(SLT_DATA_EXE) + " ";
+  TempDir dir;
+  std::string fixtures = std::string(SLT_FIXTURES_DIR) + "/hiera/tarres";
+  std::ifstream sentences(fixtures + "/spm_train_sentences.txt");
+  std::string manifest, line;
+  for (int i = 0; std::getline(sentences, line); ++i) manifest += "v" + std::to_string(i) + ".mp4\t1.0\t" + line + "\n";
+  auto tsv = dir.write("train.tsv", manifest);
+  auto r = run_command(data + "train-tokenizer --tsv-file " + tsv.string() + " --output-dir " +
+                       (dir.path() / "spm").string() + " --vocab-size 180 --num-threads 1");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  std::ifstream ours(dir.path() / "spm" / "dictionary.txt"), theirs(fixtures + "/dictionary.txt");
+  std::string a((std::istreambuf_iterator<char>(ours)), {}), b((std::istreambuf_iterator<char>(theirs)), {});
+  CHECK(a == b);
+  CHECK(std::filesystem::exists(dir.path() / "spm" / "sentencepiece.model"));
+  auto bad = dir.write("bad.tsv", "only two\tcolumns\n");
+  auto failed = run_command(data + "train-tokenizer --tsv-file " + bad.string() + " --output-dir " +
+                            (dir.path() / "x").string() + " --vocab-size 10");
+  CHECK(failed.exit_code == 2);
+  CHECK_THAT(failed.output, Catch::Contains("bad.tsv:1"));
 }

@@ -1,0 +1,299 @@
+// slt-data: manifest tools, as the reference's scripts/ do them.
+//   slt-data feature-lengths --manifest M.tsv --data-dir FEATURES --output-dir OUT [--num-procs N]
+//   slt-data video-durations --manifest M.tsv --data-dir VIDEOS --output PATH [--num-procs N]
+//   slt-data train-tokenizer --tsv-file A.tsv [B.tsv ...] --output-dir OUT --vocab-size N
+//                            [--vocab-type unigram|bpe|char|word] [--column caption] [--lowercase]
+extern "C" {
+#include <libavformat/avformat.h>
+}
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <boost/program_options.hpp>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "hf_slow.h"
+#include "slt/errors.h"
+#include "slt/log.h"
+#include "slt/tensor_io.h"
+#include "spm_client.h"
+
+namespace fs = std::filesystem;
+namespace po = boost::program_options;
+
+namespace {
+
+std::vector<std::string> split_tabs(const std::string& line) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (true) {
+    size_t tab = line.find('\t', start);
+    out.push_back(line.substr(start, tab - start));
+    if (tab == std::string::npos) break;
+    start = tab + 1;
+  }
+  return out;
+}
+
+std::string trim(const std::string& s) {
+  size_t a = s.find_first_not_of(" \t\r\n"), b = s.find_last_not_of(" \t\r\n");
+  return a == std::string::npos ? "" : s.substr(a, b - a + 1);
+}
+
+// Runs job(i) for i in [0, n) on `threads` threads, logging progress.
+template <typename Job>
+void parallel_for(size_t n, int threads, const std::string& what, Job job) {
+  std::atomic<size_t> next{0}, done{0};
+  std::vector<std::thread> pool;
+  for (int t = 0; t < std::max(1, threads); ++t) {
+    pool.emplace_back([&] {
+      for (size_t i; (i = next++) < n;) {
+        job(i);
+        size_t finished = ++done;
+        if (finished % 1000 == 0 || finished == n) spdlog::info("{}: {}/{}", what, finished, n);
+      }
+    });
+  }
+  for (auto& t : pool) t.join();
+}
+
+std::ifstream open_input(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw slt::UserError("cannot open '" + path + "'");
+  return in;
+}
+
+po::variables_map parse(const po::options_description& options, const std::vector<std::string>& args) {
+  if (std::find(args.begin(), args.end(), "--help") != args.end()) {
+    std::cout << options;
+    std::exit(0);
+  }
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(options).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    throw slt::UserError(std::string(e.what()) + "\n" + [&] {
+      std::ostringstream s;
+      s << options;
+      return s.str();
+    }());
+  }
+  return vm;
+}
+
+// scripts/get_feature_lengths.py: <stem>_features<ext> with the number of frames of each features file.
+int feature_lengths(const std::vector<std::string>& args) {
+  po::options_description options("slt-data feature-lengths");
+  options.add_options()("manifest", po::value<std::string>()->required(), "manifest: video_name, duration, label")(
+      "data-dir", po::value<std::string>()->required(), "features folder: <first 5 chars>/<name>.pt")(
+      "output-dir", po::value<std::string>()->required(), "where <manifest stem>_features<ext> is written")(
+      "num-procs", po::value<int>()->default_value(static_cast<int>(std::thread::hardware_concurrency())), "threads");
+  auto vm = parse(options, args);
+  fs::path manifest = vm["manifest"].as<std::string>(), data_dir = vm["data-dir"].as<std::string>();
+  struct Row {
+    std::string name, label;
+    fs::path file;
+    int64_t length = -1;
+  };
+  std::vector<Row> rows;
+  auto in = open_input(manifest.string());
+  std::string line;
+  size_t columns = 0, number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    auto fields = split_tabs(trim(line));
+    if (columns == 0) columns = fields.size();
+    if (fields.size() != columns)
+      throw slt::UserError(manifest.string() + ":" + std::to_string(number) + ": " + std::to_string(fields.size()) +
+                           " columns, but the first line has " + std::to_string(columns));
+    std::string name = fields[0];
+    std::string pt = name;
+    if (size_t pos = pt.find(".mp4"); pos != std::string::npos) pt.replace(pos, 4, ".pt");
+    rows.push_back({name, fields.back(), data_dir / name.substr(0, 5) / pt});
+  }
+  std::atomic<size_t> missing{0};
+  parallel_for(rows.size(), vm["num-procs"].as<int>(), "reading feature headers", [&](size_t i) {
+    try {
+      slt::PtTensorFile file(rows[i].file.string());
+      rows[i].length = file.sizes().size() == 2 ? file.sizes()[0] : 1;
+    } catch (const std::exception& e) {
+      spdlog::warn("{}", e.what());  // recorded as -1, as the reference does
+      ++missing;
+    }
+  });
+  fs::create_directories(vm["output-dir"].as<std::string>());
+  fs::path output = fs::path(vm["output-dir"].as<std::string>()) /
+                    (manifest.stem().string() + "_features" + manifest.extension().string());
+  std::ostringstream out;
+  for (const auto& r : rows) out << r.name << "\t" << r.length << "\t" << r.label << "\n";
+  std::string text = out.str();
+  slt::write_file_atomically(output.string(), text.data(), text.size());
+  spdlog::info("wrote {} ({} items, {} unreadable with length -1)", output.string(), rows.size(), missing.load());
+  return 0;
+}
+
+// scripts/get_video_durations.py: video_name start end caption (with header) ->
+// video_name duration caption, names numbered as NNNNNNN-<name>.mp4.
+int video_durations(const std::vector<std::string>& args) {
+  po::options_description options("slt-data video-durations");
+  options.add_options()("manifest", po::value<std::string>()->required(), "manifest with header: video_name start end caption")(
+      "data-dir", po::value<std::string>()->required(), "videos folder: <first 5 chars>/<name>")(
+      "output", po::value<std::string>()->required(), "output manifest path")(
+      "num-procs", po::value<int>()->default_value(static_cast<int>(std::thread::hardware_concurrency())), "threads");
+  auto vm = parse(options, args);
+  std::string manifest = vm["manifest"].as<std::string>();
+  fs::path data_dir = vm["data-dir"].as<std::string>();
+  auto in = open_input(manifest);
+  std::string line;
+  if (!std::getline(in, line)) throw slt::UserError(manifest + " is empty");
+  auto header = split_tabs(trim(line));
+  auto column = [&](const std::string& name) {
+    auto it = std::find(header.begin(), header.end(), name);
+    if (it == header.end()) throw slt::UserError(manifest + ":1: no '" + name + "' column in the header");
+    return static_cast<size_t>(it - header.begin());
+  };
+  size_t name_col = column("video_name"), caption_col = column("caption");
+  struct Row {
+    std::string name, caption, duration;
+  };
+  std::vector<Row> rows;
+  size_t number = 1;
+  while (std::getline(in, line)) {
+    ++number;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    auto fields = split_tabs(line);
+    if (fields.size() != header.size())
+      throw slt::UserError(manifest + ":" + std::to_string(number) + ": expected " + std::to_string(header.size()) +
+                           " tab-separated columns");
+    char numbered[16];
+    std::snprintf(numbered, sizeof numbered, "%07zu", rows.size() + 1);
+    rows.push_back({std::string(numbered) + "-" + fields[name_col] + ".mp4", fields[caption_col], ""});
+  }
+  std::atomic<size_t> failed{0};
+  parallel_for(rows.size(), vm["num-procs"].as<int>(), "probing videos", [&](size_t i) {
+    fs::path video = data_dir / rows[i].name.substr(0, 5) / rows[i].name;
+    AVFormatContext* context = nullptr;
+    if (avformat_open_input(&context, video.c_str(), nullptr, nullptr) != 0 ||
+        avformat_find_stream_info(context, nullptr) < 0 || context->duration == AV_NOPTS_VALUE) {
+      if (context) avformat_close_input(&context);
+      spdlog::warn("cannot read the duration of {}; written as nan", video.string());
+      rows[i].duration = "nan";
+      ++failed;
+      return;
+    }
+    char text[32];
+    std::snprintf(text, sizeof text, "%.3f", static_cast<double>(context->duration) / AV_TIME_BASE);
+    rows[i].duration = text;
+    avformat_close_input(&context);
+  });
+  std::ostringstream out;
+  out << "video_name\tduration\tcaption\n";
+  for (const auto& r : rows) out << r.name << "\t" << r.duration << "\t" << r.caption << "\n";
+  std::string text = out.str();
+  slt::write_file_atomically(vm["output"].as<std::string>(), text.data(), text.size());
+  spdlog::info("wrote {} ({} videos, {} unreadable)", vm["output"].as<std::string>(), rows.size(), failed.load());
+  return failed == 0 ? 0 : 1;
+}
+
+// scripts/train_spm.py: sentencepiece.model + dictionary.txt for the Tarrés model.
+int train_tokenizer(const std::vector<std::string>& args) {
+  std::vector<std::string> tsv_files;
+  po::options_description options("slt-data train-tokenizer");
+  options.add_options()("tsv-file", po::value(&tsv_files)->multitoken()->required(), "manifests: video_name, duration, caption")(
+      "output-dir", po::value<std::string>()->required(), "folder for sentencepiece.model and dictionary.txt")(
+      "vocab-size", po::value<int>()->required(), "vocabulary size")(
+      "vocab-type", po::value<std::string>()->default_value("unigram"), "unigram, bpe, char or word")(
+      "column", po::value<std::string>()->default_value("caption"), "video_name, duration or caption")(
+      "lowercase", "lower-case the sentences (for models with model.lower_case=true)")(
+      "num-threads", po::value<int>()->default_value(static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))),
+      "SentencePiece training threads (1 is reproducible)");
+  auto vm = parse(options, args);
+  std::string type = vm["vocab-type"].as<std::string>();
+  if (type != "unigram" && type != "bpe" && type != "char" && type != "word")
+    throw slt::UserError("--vocab-type must be unigram, bpe, char or word, not '" + type + "'");
+  std::string column_name = vm["column"].as<std::string>();
+  size_t column = column_name == "video_name" ? 0 : column_name == "duration" ? 1 : column_name == "caption" ? 2 : 99;
+  if (column == 99) throw slt::UserError("--column must be video_name, duration or caption");
+  fs::path output_dir = vm["output-dir"].as<std::string>();
+  fs::create_directories(output_dir);
+  fs::path sentences = output_dir / "sentences.txt.tmp";
+  {
+    std::ofstream out(sentences);
+    for (const auto& file : tsv_files) {
+      auto in = open_input(file);
+      std::string line;
+      size_t number = 0;
+      while (std::getline(in, line)) {
+        ++number;
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        auto fields = split_tabs(line);
+        if (fields.size() != 3)
+          throw slt::UserError(file + ":" + std::to_string(number) + ": expected video_name<TAB>duration<TAB>caption");
+        out << (vm.count("lowercase") ? slt::hf::python_lower(fields[column]) : fields[column]) << "\n";
+      }
+    }
+  }
+  fs::path prefix = output_dir / "sentencepiece";
+  std::string spm_args = "--input=" + sentences.string() + " --model_prefix=" + prefix.string() + " --model_type=" + type +
+                         " --vocab_size=" + std::to_string(vm["vocab-size"].as<int>()) + " --character_coverage=1.0" +
+                         " --num_threads=" + std::to_string(vm["num-threads"].as<int>()) +
+                         " --unk_id=3 --bos_id=0 --eos_id=2 --pad_id=1";
+  try {
+    slt::spm::train(spm_args);
+  } catch (...) {
+    fs::remove(sentences);
+    throw;
+  }
+  fs::remove(sentences);
+  slt::spm::Model model((prefix.string() + ".model"));
+  std::ostringstream dictionary;
+  for (int32_t id = 0; id < model.piece_size(); ++id) {
+    std::string piece = model.id_to_piece(id);
+    if (piece == "<unk>" || piece == "<s>" || piece == "</s>" || piece == "<pad>") continue;
+    dictionary << piece << " 1\n";
+  }
+  std::string text = dictionary.str();
+  slt::write_file_atomically((output_dir / "dictionary.txt").string(), text.data(), text.size());
+  spdlog::info("wrote {} and {}", (prefix.string() + ".model"), (output_dir / "dictionary.txt").string());
+  return 0;
+}
+
+int run(int argc, char** argv) {
+  const std::string usage =
+      "Usage: slt-data COMMAND [options]\n"
+      "Commands:\n"
+      "  feature-lengths   write <split>_features.tsv with each features file's length\n"
+      "  video-durations   turn 'video_name start end caption' into 'video_name duration caption'\n"
+      "  train-tokenizer   train sentencepiece.model + dictionary.txt (fairseq_spm) on manifest labels\n"
+      "Run 'slt-data COMMAND --help' for its options.\n";
+  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
+    std::cout << usage;
+    return argc < 2 ? 2 : 0;
+  }
+  std::string command = argv[1];
+  std::vector<std::string> args(argv + 2, argv + argc);
+  if (command == "feature-lengths") return feature_lengths(args);
+  if (command == "video-durations") return video_durations(args);
+  if (command == "train-tokenizer") return train_tokenizer(args);
+  throw slt::UserError("unknown command '" + command + "'\n" + usage);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  slt::setup_logging("info");
+  try {
+    return run(argc, argv);
+  } catch (const slt::Error& e) {
+    std::cerr << "slt-data: error: " << e.what() << "\n";
+    return e.exit_code();
+  } catch (const std::exception& e) {
+    std::cerr << "slt-data: internal error: " << e.what() << "\n";
+    return 1;
+  }
+}
