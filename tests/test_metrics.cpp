@@ -126,3 +126,38 @@ TEST_CASE("Python rounding: half to even on the exact binary value", "[metrics]"
   CHECK(m::python_round(0.125, 2) == 0.12);  // exact tie goes to even
   CHECK(m::python_round(47.35208707962196, 2) == 47.35);
 }
+
+TEST_CASE("the truecaser restores casing learned from training labels", "[metrics][truecase]") {
+  m::Truecaser truecaser;
+  truecaser.fit({"Sarah and I went to Paris.", "Then we visited the Louvre with Sarah.", "I think NASA likes it.",
+                 "The weather is nice. Paris is big!"});
+  CHECK(truecaser.apply("sarah and i went to paris.") == "Sarah and I went to Paris.");
+  CHECK(truecaser.apply("then we visited the louvre. nasa called sarah!") ==
+        "Then we visited the Louvre. NASA called Sarah!");
+  // Unknown words keep their case; sentence starts get a capital.
+  CHECK(truecaser.apply("zebras run fast.") == "Zebras run fast.");
+  CHECK(truecaser.apply("") == "");
+  // "The" is only seen sentence-initially besides "the": the inside form wins.
+  CHECK(truecaser.apply("we saw the louvre") == "We saw the Louvre");
+}
+
+TEST_CASE("truecasing the lower-cased metric references recovers most of their casing", "[metrics][truecase]") {
+  std::ifstream in(std::string(SLT_FIXTURES_DIR) + "/metrics/dev040_mixed.tsv");
+  std::vector<std::string> references, lowered, restored;
+  std::string line;
+  while (std::getline(in, line)) {
+    std::string ref = line.substr(line.find('\t') + 1);
+    references.push_back(ref);
+    std::string low = ref;
+    for (char& c : low) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    lowered.push_back(low);
+  }
+  m::Truecaser truecaser;
+  truecaser.fit(references);
+  for (const auto& l : lowered) restored.push_back(truecaser.apply(l));
+  // Case-sensitive BLEU against the originals: lower-cased text loses points, truecased text gets them back.
+  double before = m::score_corpus(lowered, references).bleu[3];
+  double after = m::score_corpus(restored, references).bleu[3];
+  CHECK(after > before);
+  CHECK(after > 95.0);
+}

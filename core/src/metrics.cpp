@@ -1,6 +1,7 @@
 #include "slt/metrics.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <map>
@@ -345,6 +346,69 @@ CorpusScores score_corpus(const std::vector<std::string>& hypotheses, const std:
     scores.rouge.rougeLsum /= count;
   }
   return scores;
+}
+
+namespace {
+
+bool is_word_byte(unsigned char c) { return std::isalnum(c) || c == '\'' || c >= 0x80; }
+
+std::string ascii_lower(std::string word) {
+  for (char& c : word)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return word;
+}
+
+// Calls visit(start, length, sentence_initial) for every word of `text`.
+template <typename Visit>
+void for_each_word(const std::string& text, Visit visit) {
+  bool sentence_start = true;
+  for (size_t i = 0; i < text.size();) {
+    unsigned char c = text[i];
+    if (is_word_byte(c) && c != '\'') {
+      size_t j = i;
+      while (j < text.size() && is_word_byte(static_cast<unsigned char>(text[j]))) ++j;
+      visit(i, j - i, sentence_start);
+      sentence_start = false;
+      i = j;
+    } else {
+      if (c == '.' || c == '!' || c == '?') sentence_start = true;
+      ++i;
+    }
+  }
+}
+
+}  // namespace
+
+void Truecaser::fit(const std::vector<std::string>& sentences) {
+  std::unordered_map<std::string, std::map<std::string, int64_t>> inside, initial;
+  for (const auto& sentence : sentences) {
+    for_each_word(sentence, [&](size_t start, size_t length, bool sentence_initial) {
+      std::string word = sentence.substr(start, length);
+      ++(sentence_initial ? initial : inside)[ascii_lower(word)][word];
+    });
+  }
+  best_.clear();
+  auto most_frequent = [](const std::map<std::string, int64_t>& counts) {
+    // Ties go to the form with fewer capitals (the map is ordered, capitals sort first).
+    const std::pair<const std::string, int64_t>* best = nullptr;
+    for (const auto& entry : counts)
+      if (!best || entry.second > best->second || (entry.second == best->second && entry.first > best->first))
+        best = &entry;
+    return best->first;
+  };
+  for (const auto& [key, counts] : inside) best_[key] = most_frequent(counts);
+  for (const auto& [key, counts] : initial)
+    if (!best_.count(key)) best_[key] = most_frequent(counts);
+}
+
+std::string Truecaser::apply(const std::string& text) const {
+  std::string out = text;
+  for_each_word(text, [&](size_t start, size_t length, bool sentence_initial) {
+    auto it = best_.find(ascii_lower(text.substr(start, length)));
+    if (it != best_.end() && it->second.size() == length) out.replace(start, length, it->second);
+    if (sentence_initial && out[start] >= 'a' && out[start] <= 'z') out[start] = static_cast<char>(out[start] - 'a' + 'A');
+  });
+  return out;
 }
 
 std::string bleu_signature() {

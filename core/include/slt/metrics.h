@@ -8,6 +8,7 @@
 //    bootstrap median).
 #include <array>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace slt::metrics {
@@ -66,6 +67,20 @@ CorpusScores score_corpus(const std::vector<std::string>& hypotheses,
 
 // Python's round(x, digits) for the values metrics produce (correctly rounded, half to even).
 double python_round(double value, int digits);
+
+// Truecasing for models trained on lower-cased labels (model.lower_case=true):
+// each word takes its most frequent casing in the training labels (counted
+// away from sentence starts, where capitals say nothing about the word), and
+// every sentence starts with a capital. Spacing and punctuation are kept.
+class Truecaser {
+ public:
+  void fit(const std::vector<std::string>& sentences);
+  std::string apply(const std::string& text) const;
+  size_t vocabulary_size() const { return best_.size(); }
+
+ private:
+  std::unordered_map<std::string, std::string> best_;  // lower-cased word -> casing
+};
 
 std::string bleu_signature();
 std::string chrf_signature();
