@@ -118,6 +118,7 @@ TEST_CASE("slt-score reproduces the reference corpus metrics from a TSV and from
       CHECK(got.at(key)->as_double() == expected.at(key)->as_double());
     for (const char* key : {"chrf", "rouge1", "rouge2", "rougeL", "rougeLsum"})
       CHECK(got.at(key)->as_double() == Approx(expected.at(key)->as_double()).margin(1e-6));
+    CHECK(got.at("meteor")->as_double() == Approx(expected.at("meteor")->as_double()).margin(1e-4));
     CHECK(got.at("signature")->as_string() == expected.at("bleu_signature")->as_string());
   };
   auto r = run_command(score + "--json " + tsv);

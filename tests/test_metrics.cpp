@@ -4,6 +4,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "slt/meteor.h"
 #include "slt/metrics.h"
 
 using nlohmann::json;
@@ -100,6 +101,7 @@ TEST_CASE("corpus BLEU-1..4, chrF and ROUGE match the reference evaluation", "[m
     CHECK(scores.rouge.rouge2 == Approx(expected["rouge2"].get<double>()).margin(1e-6));
     CHECK(scores.rouge.rougeL == Approx(expected["rougeL"].get<double>()).margin(1e-6));
     CHECK(scores.rouge.rougeLsum == Approx(expected["rougeLsum"].get<double>()).margin(1e-6));
+    CHECK(scores.meteor == Approx(expected["meteor"].get<double>()).margin(1e-4));
     CHECK(m::bleu_signature() == expected["bleu_signature"].get<std::string>());
     CHECK(m::chrf_signature() == expected["chrf_signature"].get<std::string>());
   }
@@ -160,4 +162,23 @@ TEST_CASE("truecasing the lower-cased metric references recovers most of their c
   double after = m::score_corpus(restored, references).bleu[3];
   CHECK(after > before);
   CHECK(after > 95.0);
+}
+
+TEST_CASE("METEOR matches NLTK per sentence and on average", "[metrics][meteor]") {
+  for (const char* set : kSets) {
+    Pairs pairs = read_pairs(set);
+    json sentences = read_json(std::string(set) + ".sentence.json")["sentences"];
+    double sum = 0;
+    size_t exact = 0;
+    for (size_t i = 0; i < sentences.size(); ++i) {
+      double ours = m::meteor(pairs.hypotheses[i], pairs.references[i]);
+      double expected = sentences[i]["meteor"].get<double>();
+      sum += ours;
+      INFO(set << " pair " << i << ": " << pairs.hypotheses[i] << " | " << pairs.references[i]);
+      CHECK(ours == Approx(expected).margin(1e-4));
+      exact += std::abs(ours - expected) <= 1e-4;
+    }
+    double expected_mean = read_json(std::string(set) + ".expected.json")["meteor"].get<double>();
+    CHECK(sum / static_cast<double>(sentences.size()) == Approx(expected_mean).margin(1e-4));
+  }
 }

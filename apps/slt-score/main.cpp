@@ -95,7 +95,7 @@ int run(int argc, char** argv) {
     j["rouge2"] = s.rouge.rouge2;
     j["rougeL"] = s.rouge.rougeL;
     j["rougeLsum"] = s.rouge.rougeLsum;
-    j["meteor"] = nullptr;  // not implemented yet: see docs/METRICS.md
+    j["meteor"] = s.meteor;
     j["signature"] = m::bleu_signature();
     std::cout << j.dump() << "\n";
     return 0;
@@ -105,7 +105,7 @@ int run(int argc, char** argv) {
   std::printf("chrF       %.2f\n", s.chrf);
   std::printf("ROUGE-1    %.4f\nROUGE-2    %.4f\nROUGE-L    %.4f\nROUGE-Lsum %.4f\n", s.rouge.rouge1, s.rouge.rouge2,
               s.rouge.rougeL, s.rouge.rougeLsum);
-  std::printf("METEOR     not available in this build\n");
+  std::printf("METEOR     %.4f\n", s.meteor);
   std::printf("BLEU signature  %s\nchrF signature  %s\n", m::bleu_signature().c_str(), m::chrf_signature().c_str());
   return 0;
 }

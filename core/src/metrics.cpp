@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "slt/meteor.h"
 #include "slt/unicode.h"
 
 namespace slt::metrics {
@@ -332,6 +333,7 @@ CorpusScores score_corpus(const std::vector<std::string>& hypotheses, const std:
     scores.rouge.rouge2 += r.rouge2;
     scores.rouge.rougeL += r.rougeL;
     scores.rouge.rougeLsum += r.rougeLsum;
+    scores.meteor += meteor(hypotheses[i], references[i]);
   }
   for (int n = 1; n <= 4; ++n) {
     scores.bleu_raw[n - 1] = compute_bleu(scores.bleu_stats, n, false);
@@ -344,6 +346,7 @@ CorpusScores score_corpus(const std::vector<std::string>& hypotheses, const std:
     scores.rouge.rouge2 /= count;
     scores.rouge.rougeL /= count;
     scores.rouge.rougeLsum /= count;
+    scores.meteor /= count;
   }
   return scores;
 }

@@ -5,7 +5,8 @@
 //  - chrF: sacrebleu CHRF defaults (char order 6, word order 0, beta 2), corpus level;
 //  - ROUGE-1/2/L/Lsum: Google's rouge_score F-measures (its tokenizer, no
 //    stemmer), averaged over sentences (deterministic, unlike evaluate's
-//    bootstrap median).
+//    bootstrap median);
+//  - METEOR: NLTK's, averaged over sentences (meteor.h).
 #include <array>
 #include <string>
 #include <unordered_map>
@@ -57,6 +58,7 @@ struct CorpusScores {
   double chrf = 0;
   ChrfStats chrf_stats{};
   RougeScores rouge;  // means over sentences
+  double meteor = 0;  // mean over sentences (NLTK, see meteor.h)
   size_t sentences = 0;
 };
 
