@@ -12,10 +12,11 @@ BUILD_PACKAGES=(
   catch2
   # LibTorch calls the system BLAS; the default reference BLAS is ~12x slower.
   libopenblas0-openmp
+  # METEOR's synonyms and morphology (WordNet 3.0).
+  wordnet-base
 )
-# Only the test suite needs these: the Python oracle for interop tests and the
-# WordNet database for METEOR synonyms.
-TEST_PACKAGES=(python3-torch python3-numpy wordnet-base sentencepiece)
+# Only the test suite needs these: the Python oracle for interop tests.
+TEST_PACKAGES=(python3-torch python3-numpy)
 
 want=("${BUILD_PACKAGES[@]}")
 if [[ "${1:-}" == "--with-tests" ]]; then
