@@ -7,6 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "slt/generation.h"
 #include "slt/model.h"
 #include "slt/plugin_loader.h"
 #include "slt/tensor_io.h"
@@ -93,4 +94,80 @@ TEST_CASE("t5: a missing model folder says where slt looked", "[models][t5]") {
   config.set("model.feature_dim", 32);
   CHECK_THROWS_WITH(slt::Registry::global().create<slt::Seq2SeqModel>(slt::kinds::kModel, "t5", config),
                     Catch::Contains("models--google--t5-v1_1-nonexistent") && Catch::Contains("downloads nothing"));
+}
+
+namespace {
+
+struct GenerationCase {
+  const char* folder;
+  const char* tensors;
+  const char* prefix;  // tensor name prefix in the expected file
+  int64_t beams, max_length;
+};
+
+void check_generation(const GenerationCase& c) {
+  INFO(c.folder << " " << c.prefix << " beams=" << c.beams << " max_length=" << c.max_length);
+  auto model = tiny_t5(c.folder);
+  model->module().eval();
+  auto inputs = expected_tensors("t5_expected.safetensors");
+  auto expected = expected_tensors(c.tensors);
+  slt::GenerationConfig config;
+  config.num_beams = c.beams;
+  config.max_length = c.max_length;
+  config.output_scores = true;
+  auto out = slt::generate(*model, inputs["inputs_embeds"], inputs["attention_mask"], config);
+  std::string name = std::string(c.prefix) + (c.max_length == 32 ? "_max32" : "") + "_ids";
+  auto ids = expected.at(name);
+  CHECK(out.sequences.sizes() == ids.sizes());
+  if (out.sequences.sizes() == ids.sizes()) CHECK(out.sequences.equal(ids));
+  if (c.beams > 1) {
+    std::string scores = std::string(c.prefix) + (c.max_length == 32 ? "_max32" : "") + "_sequences_scores";
+    CHECK(max_abs_diff(out.sequences_scores, expected.at(scores)) < 1e-4);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("t5: greedy and beam search ids equal model.generate's", "[models][t5][generation]") {
+  for (const auto& c : {GenerationCase{"tiny_t5", "t5_expected.safetensors", "gen_greedy", 1, 20},
+                        GenerationCase{"tiny_t5", "t5_expected.safetensors", "gen_beam", 5, 20},
+                        GenerationCase{"tiny_t5_warm", "t5_warm_expected.safetensors", "warm_gen_greedy", 1, 20},
+                        GenerationCase{"tiny_t5_warm", "t5_warm_expected.safetensors", "warm_gen_beam", 5, 20},
+                        GenerationCase{"tiny_t5_warm", "t5_warm_expected.safetensors", "warm_gen_greedy", 1, 32},
+                        GenerationCase{"tiny_t5_warm", "t5_warm_expected.safetensors", "warm_gen_beam", 5, 32}})
+    check_generation(c);
+}
+
+TEST_CASE("t5: greedy step scores equal output_scores", "[models][t5][generation]") {
+  auto model = tiny_t5();
+  model->module().eval();
+  auto t = expected_tensors("t5_expected.safetensors");
+  slt::GenerationConfig config;
+  config.max_length = 20;
+  config.output_scores = true;
+  auto out = slt::generate(*model, t["inputs_embeds"], t["attention_mask"], config);
+  auto expected = t["gen_greedy_step_scores"];
+  REQUIRE(static_cast<int64_t>(out.scores.size()) == expected.size(0));
+  for (size_t step = 0; step < out.scores.size(); ++step)
+    CHECK(max_abs_diff(out.scores[step], expected[static_cast<int64_t>(step)]) < 1e-4);
+}
+
+TEST_CASE("t5: a translation does not depend on the rest of its batch", "[models][t5][generation]") {
+  auto model = tiny_t5("tiny_t5_warm");
+  model->module().eval();
+  auto t = expected_tensors("t5_expected.safetensors");
+  slt::GenerationConfig config;
+  config.num_beams = 5;
+  config.max_length = 20;
+  auto batched = slt::generate(*model, t["inputs_embeds"], t["attention_mask"], config).sequences;
+  for (int64_t i = 0; i < 3; ++i) {
+    int64_t length = t["attention_mask"][i].sum().item<int64_t>();
+    auto alone_features = t["inputs_embeds"].narrow(0, i, 1).narrow(1, 0, length);
+    auto alone = slt::generate(*model, alone_features, at::ones({1, length}), config).sequences[0];
+    auto row = batched[i].narrow(0, 0, alone.size(0));
+    CHECK(row.equal(alone));
+    // At another batch position, next to a longer item.
+    auto reversed = slt::generate(*model, t["inputs_embeds"].flip(0), t["attention_mask"].flip(0), config).sequences;
+    CHECK(reversed[2 - i].narrow(0, 0, alone.size(0)).equal(alone));
+  }
 }

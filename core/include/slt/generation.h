@@ -1,0 +1,33 @@
+#pragma once
+// Greedy and beam search over a Seq2SeqModel, with Hugging Face's generate()
+// semantics (transformers 4.38: GreedySearch, BeamSearchScorer with
+// length_penalty, early_stopping, min_length, no_repeat_ngram_size,
+// forced BOS/EOS). Batched; each row's result does not depend on the others.
+#include <ATen/core/Tensor.h>
+
+#include <vector>
+
+#include "slt/model.h"
+
+namespace slt {
+
+struct GenerationConfig {
+  int64_t num_beams = 1;
+  int64_t max_length = 20;  // including the decoder start token, as in HF
+  int64_t min_length = 0;
+  double length_penalty = 1.0;
+  bool early_stopping = false;
+  int64_t no_repeat_ngram_size = 0;
+  bool output_scores = false;  // greedy: keep each step's processed logits
+};
+
+struct GenerationOutput {
+  at::Tensor sequences;        // [B, L] int64, starting with the decoder start token
+  at::Tensor sequences_scores;  // [B] beam search: length-normalised score of each returned beam
+  std::vector<at::Tensor> scores;  // greedy with output_scores: [B, vocab] per step
+};
+
+GenerationOutput generate(Seq2SeqModel& model, const at::Tensor& features, const at::Tensor& attention_mask,
+                          const GenerationConfig& config);
+
+}  // namespace slt

@@ -1,0 +1,217 @@
+#include "slt/generation.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <limits>
+
+#include "slt/errors.h"
+
+namespace slt {
+
+namespace {
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+// HF's logits processors, in the order generate() builds them, applied in place
+// to `scores` [N, V] given the tokens so far `sequences` [N, cur_len].
+void process_logits(at::Tensor& scores, const at::Tensor& sequences, const GenerationConfig& config,
+                    const SpecialTokens& special) {
+  int64_t cur_len = sequences.size(1);
+  if (config.no_repeat_ngram_size > 0 && cur_len + 1 >= config.no_repeat_ngram_size) {
+    int64_t n = config.no_repeat_ngram_size;
+    auto seq = sequences.to(at::kLong).contiguous();
+    auto acc = seq.accessor<int64_t, 2>();
+    for (int64_t row = 0; row < seq.size(0); ++row) {
+      // Tokens that would complete an n-gram already present in the row.
+      for (int64_t start = 0; start + n <= cur_len; ++start) {
+        bool same = true;
+        for (int64_t k = 0; k < n - 1 && same; ++k) same = acc[row][start + k] == acc[row][cur_len - n + 1 + k];
+        if (same) scores[row][acc[row][start + n - 1]] = kNegInf;
+      }
+    }
+  }
+  if (config.min_length > 0 && cur_len < config.min_length && special.eos >= 0)
+    scores.select(1, special.eos).fill_(kNegInf);
+  if (special.forced_bos >= 0 && cur_len == 1) {
+    scores.fill_(kNegInf);
+    scores.select(1, special.forced_bos).fill_(0);
+  }
+  if (special.forced_eos >= 0 && cur_len == config.max_length - 1) {
+    scores.fill_(kNegInf);
+    scores.select(1, special.forced_eos).fill_(0);
+  }
+}
+
+GenerationOutput greedy(Seq2SeqModel& model, const at::Tensor& encoded, const at::Tensor& mask,
+                        const GenerationConfig& config, const SpecialTokens& special) {
+  int64_t batch = encoded.size(0);
+  auto sequences = at::full({batch, 1}, special.decoder_start, at::TensorOptions().dtype(at::kLong).device(encoded.device()));
+  auto unfinished = at::ones({batch}, sequences.options());
+  std::unique_ptr<DecoderCache> cache;
+  GenerationOutput out;
+  while (sequences.size(1) < config.max_length) {
+    auto logits = model.decode_step(sequences.select(1, -1), encoded, mask, cache).to(at::kFloat);
+    process_logits(logits, sequences, config, special);
+    if (config.output_scores) out.scores.push_back(logits.clone());
+    auto next = logits.argmax(-1);
+    next = next * unfinished + special.pad * (1 - unfinished);
+    sequences = at::cat({sequences, next.unsqueeze(1)}, 1);
+    unfinished = unfinished * (next != special.eos).to(at::kLong);
+    if (unfinished.max().item<int64_t>() == 0) break;
+  }
+  out.sequences = sequences;
+  return out;
+}
+
+struct Hypothesis {
+  double score;
+  std::vector<int64_t> tokens;
+};
+
+// BeamHypotheses: the n best finished hypotheses of one input.
+struct Finished {
+  int64_t num_beams;
+  double length_penalty;
+  bool early_stopping;
+  std::vector<Hypothesis> beams;
+  double worst_score = 1e9;
+
+  void add(std::vector<int64_t> tokens, double sum_logprobs, int64_t generated_len) {
+    double score = sum_logprobs / std::pow(static_cast<double>(generated_len), length_penalty);
+    if (static_cast<int64_t>(beams.size()) < num_beams || score > worst_score) {
+      beams.push_back({score, std::move(tokens)});
+      if (static_cast<int64_t>(beams.size()) > num_beams) {
+        size_t worst = 0;
+        for (size_t i = 1; i < beams.size(); ++i)
+          if (beams[i].score < beams[worst].score) worst = i;
+        beams.erase(beams.begin() + static_cast<long>(worst));
+        worst_score = beams[0].score;
+        for (const auto& b : beams) worst_score = std::min(worst_score, b.score);
+      } else {
+        worst_score = std::min(score, worst_score);
+      }
+    }
+  }
+
+  bool is_done(double best_sum_logprobs, int64_t generated_len) const {
+    if (static_cast<int64_t>(beams.size()) < num_beams) return false;
+    if (early_stopping) return true;
+    double highest_attainable = best_sum_logprobs / std::pow(static_cast<double>(generated_len), length_penalty);
+    return worst_score >= highest_attainable;
+  }
+};
+
+GenerationOutput beam_search(Seq2SeqModel& model, const at::Tensor& encoded_in, const at::Tensor& mask_in,
+                             const GenerationConfig& config, const SpecialTokens& special) {
+  const int64_t batch = encoded_in.size(0), beams = config.num_beams;
+  auto encoded = encoded_in.repeat_interleave(beams, 0);
+  auto mask = mask_in.repeat_interleave(beams, 0);
+  auto long_options = at::TensorOptions().dtype(at::kLong).device(encoded.device());
+  auto sequences = at::full({batch * beams, 1}, special.decoder_start, long_options);
+  // Only the first beam of each input is live at the start.
+  auto beam_scores = at::zeros({batch, beams}, at::TensorOptions().dtype(at::kFloat).device(encoded.device()));
+  beam_scores.narrow(1, 1, beams - 1).fill_(-1e9);
+  beam_scores = beam_scores.view({-1});
+  std::vector<Finished> finished(batch, Finished{beams, config.length_penalty, config.early_stopping, {}});
+  std::vector<bool> done(batch, false);
+  std::unique_ptr<DecoderCache> cache;
+  const int64_t decoder_prompt_len = 1;
+
+  while (true) {
+    int64_t cur_len = sequences.size(1);
+    auto logits = model.decode_step(sequences.select(1, -1), encoded, mask, cache).to(at::kFloat);
+    auto log_probs = at::log_softmax(logits, -1);
+    process_logits(log_probs, sequences, config, special);
+    int64_t vocab = log_probs.size(1);
+    auto scores = (log_probs + beam_scores.unsqueeze(1)).view({batch, beams * vocab});
+    auto top = at::topk(scores, 2 * beams, 1, true, true);
+    auto top_scores = std::get<0>(top).cpu(), top_ids = std::get<1>(top).cpu();
+    auto seq_cpu = sequences.cpu();
+    auto next_scores = at::zeros({batch, beams}, at::kFloat);
+    auto next_tokens = at::zeros({batch, beams}, at::kLong);
+    auto next_indices = at::zeros({batch, beams}, at::kLong);
+    auto s_acc = top_scores.accessor<float, 2>();
+    auto i_acc = top_ids.accessor<int64_t, 2>();
+    for (int64_t b = 0; b < batch; ++b) {
+      if (done[b]) {
+        next_tokens[b].fill_(special.pad);
+        continue;
+      }
+      int64_t beam_idx = 0;
+      for (int64_t rank = 0; rank < 2 * beams; ++rank) {
+        int64_t token = i_acc[b][rank] % vocab;
+        int64_t source = b * beams + i_acc[b][rank] / vocab;
+        double score = s_acc[b][rank];
+        if (token == special.eos) {
+          if (rank >= beams) continue;  // not among the top num_beams: not a finished hypothesis
+          auto row = seq_cpu[source];
+          std::vector<int64_t> tokens(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + row.numel());
+          // HF counts the EOS about to be appended: cur_len + 1 - prompt.
+          finished[b].add(std::move(tokens), score, cur_len + 1 - decoder_prompt_len);
+        } else {
+          next_scores[b][beam_idx] = score;
+          next_tokens[b][beam_idx] = token;
+          next_indices[b][beam_idx] = source;
+          if (++beam_idx == beams) break;
+        }
+      }
+      double best = s_acc[b][0];
+      for (int64_t rank = 1; rank < 2 * beams; ++rank) best = std::max(best, static_cast<double>(s_acc[b][rank]));
+      done[b] = done[b] || finished[b].is_done(best, cur_len + 1 - decoder_prompt_len);
+    }
+    auto indices = next_indices.view({-1}).to(encoded.device());
+    sequences = at::cat({sequences.index_select(0, indices), next_tokens.view({-1, 1}).to(encoded.device())}, 1);
+    beam_scores = next_scores.view({-1}).to(encoded.device());
+    cache->reorder(indices);
+    bool all_done = std::all_of(done.begin(), done.end(), [](bool d) { return d; });
+    if (all_done || sequences.size(1) >= config.max_length) break;
+  }
+
+  // Finalize: the open beams compete with the finished ones.
+  auto seq_cpu = sequences.cpu();
+  auto final_scores = beam_scores.cpu();
+  std::vector<Hypothesis> best(batch);
+  int64_t longest = 0;
+  for (int64_t b = 0; b < batch; ++b) {
+    if (!done[b]) {
+      for (int64_t k = 0; k < beams; ++k) {
+        auto row = seq_cpu[b * beams + k];
+        std::vector<int64_t> tokens(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + row.numel());
+        finished[b].add(std::move(tokens), final_scores[b * beams + k].item<double>(),
+                        static_cast<int64_t>(row.numel()) - decoder_prompt_len);
+      }
+    }
+    auto& hyps = finished[b].beams;
+    best[b] = *std::max_element(hyps.begin(), hyps.end(),
+                                [](const Hypothesis& x, const Hypothesis& y) { return x.score < y.score; });
+    longest = std::max(longest, static_cast<int64_t>(best[b].tokens.size()));
+  }
+  int64_t width = std::min(longest + 1, config.max_length);
+  GenerationOutput out;
+  out.sequences = at::full({batch, width}, special.pad, at::kLong);
+  out.sequences_scores = at::empty({batch}, at::kFloat);
+  for (int64_t b = 0; b < batch; ++b) {
+    for (size_t j = 0; j < best[b].tokens.size() && static_cast<int64_t>(j) < width; ++j)
+      out.sequences[b][static_cast<int64_t>(j)] = best[b].tokens[j];
+    if (static_cast<int64_t>(best[b].tokens.size()) < width) out.sequences[b][static_cast<int64_t>(best[b].tokens.size())] = special.eos;
+    out.sequences_scores[b] = best[b].score;
+  }
+  out.sequences = out.sequences.to(encoded.device());
+  return out;
+}
+
+}  // namespace
+
+GenerationOutput generate(Seq2SeqModel& model, const at::Tensor& features, const at::Tensor& attention_mask,
+                          const GenerationConfig& config) {
+  if (config.num_beams < 1) throw UserError("num_beams must be at least 1");
+  if (config.max_length < 2) throw UserError("max_length must be at least 2 (the start token and one more)");
+  at::NoGradGuard no_grad;
+  SpecialTokens special = model.special_tokens();
+  auto encoded = model.encode(features, attention_mask);
+  if (config.num_beams == 1) return greedy(model, encoded, attention_mask, config, special);
+  return beam_search(model, encoded, attention_mask, config, special);
+}
+
+}  // namespace slt
