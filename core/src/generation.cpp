@@ -209,6 +209,8 @@ GenerationOutput generate(Seq2SeqModel& model, const at::Tensor& features, const
   if (config.max_length < 2) throw UserError("max_length must be at least 2 (the start token and one more)");
   at::NoGradGuard no_grad;
   SpecialTokens special = model.special_tokens();
+  if (config.forced_bos_token_id) special.forced_bos = *config.forced_bos_token_id;
+  if (config.forced_eos_token_id) special.forced_eos = *config.forced_eos_token_id;
   auto encoded = model.encode(features, attention_mask);
   if (config.num_beams == 1) return greedy(model, encoded, attention_mask, config, special);
   return beam_search(model, encoded, attention_mask, config, special);

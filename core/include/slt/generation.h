@@ -5,6 +5,7 @@
 // forced BOS/EOS). Batched; each row's result does not depend on the others.
 #include <ATen/core/Tensor.h>
 
+#include <optional>
 #include <vector>
 
 #include "slt/model.h"
@@ -19,6 +20,8 @@ struct GenerationConfig {
   bool early_stopping = false;
   int64_t no_repeat_ngram_size = 0;
   bool output_scores = false;  // greedy: keep each step's processed logits
+  // Override the model's forced first / last tokens (-1: none); unset: the model's.
+  std::optional<int64_t> forced_bos_token_id, forced_eos_token_id;
 };
 
 struct GenerationOutput {

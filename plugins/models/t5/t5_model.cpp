@@ -181,8 +181,9 @@ SignT5::SignT5(T5Config config) : torch::nn::Module("SignT5ForConditionalGenerat
     decoder_list->push_back(decoder_blocks.back());
   }
   decoder_final_norm = decoder->register_module("final_layer_norm", RMSNorm(c.d_model, c.layer_norm_epsilon));
-  lm_head = register_module("lm_head", torch::nn::Linear(torch::nn::LinearOptions(c.d_model, c.vocab_size).bias(false)));
-  if (c.tie_word_embeddings) lm_head->weight = shared->weight;  // one tensor, as after HF's tie_weights()
+  // A tied head is the embedding matrix itself, not a parameter of its own.
+  if (!c.tie_word_embeddings)
+    lm_head = register_module("lm_head", torch::nn::Linear(torch::nn::LinearOptions(c.d_model, c.vocab_size).bias(false)));
   reinit_weights();
 }
 
@@ -191,7 +192,7 @@ void SignT5::reinit_weights() {
   const T5Config& c = config_;
   double f = c.initializer_factor;
   shared->weight.normal_(0.0, f * 1.0);
-  if (!c.tie_word_embeddings) lm_head->weight.normal_(0.0, f * 1.0);
+  if (lm_head) lm_head->weight.normal_(0.0, f * 1.0);
   feature_proj->weight.normal_(0.0, f * std::pow(c.d_model, -0.5));
   feature_proj->bias.zero_();
   feature_proj_scale.fill_(1.0);
@@ -252,7 +253,7 @@ torch::Tensor SignT5::run_decoder_block(size_t i, torch::Tensor hidden, const to
 
 torch::Tensor SignT5::lm_logits(const torch::Tensor& hidden) {
   auto out = torch::dropout(decoder_final_norm->forward(hidden), config_.dropout_rate, is_training());
-  if (config_.tie_word_embeddings) out = out * std::pow(config_.d_model, -0.5);  // rescale before a tied head
+  if (!lm_head) return torch::linear(out * std::pow(config_.d_model, -0.5), shared->weight);  // rescaled, as HF
   return lm_head->forward(out);
 }
 
@@ -303,6 +304,15 @@ torch::Tensor SignT5::decode_step(const torch::Tensor& tokens, const torch::Tens
   }
   ++cache.length;
   return lm_logits(hidden).squeeze(1);
+}
+
+SpecialTokens SignT5::special_tokens() const {
+  SpecialTokens t;
+  t.decoder_start = config_.decoder_start_token_id;
+  t.eos = config_.eos_token_id;
+  t.pad = config_.pad_token_id;
+  t.vocab_size = config_.vocab_size;
+  return t;
 }
 
 torch::Tensor SignT5::shift_right(const torch::Tensor& labels) const {

@@ -78,7 +78,10 @@ struct T5Cache : DecoderCache {
 
 class SignT5 : public torch::nn::Module {
  public:
+  using Config = T5Config;
+  using Cache = T5Cache;
   explicit SignT5(T5Config config);
+  SpecialTokens special_tokens() const;
   const T5Config& config() const { return config_; }
 
   torch::Tensor encode(const torch::Tensor& features, const torch::Tensor& mask);

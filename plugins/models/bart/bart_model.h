@@ -1,0 +1,81 @@
+#pragma once
+// SignBartForConditionalGeneration (ssvp_slt's sign_bart.py): BART (post-norm)
+// or mBART (pre-norm with final layer norms) with a learned feature projection
+// in front of the encoder. Module and parameter names follow the reference.
+#include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
+
+#include "slt/model.h"
+
+namespace slt::bart {
+
+struct BartConfig {
+  int64_t vocab_size = 50265, d_model = 768, encoder_layers = 6, decoder_layers = 6, encoder_attention_heads = 12,
+          decoder_attention_heads = 12, encoder_ffn_dim = 3072, decoder_ffn_dim = 3072, max_position_embeddings = 1024;
+  double dropout = 0.1, attention_dropout = 0.0, activation_dropout = 0.0, init_std = 0.02, label_smoothing = 0.0;
+  bool scale_embedding = false, normalize_before = false, add_final_layer_norm = false, tie_word_embeddings = true;
+  std::string activation_function = "gelu";
+  int64_t feature_dim = 768, pad_token_id = 1, bos_token_id = 0, eos_token_id = 2, decoder_start_token_id = 2,
+          forced_bos_token_id = -1, forced_eos_token_id = 2;
+
+  static BartConfig from_json(const nlohmann::json& j);
+};
+
+struct AttentionImpl : torch::nn::Module {
+  AttentionImpl(int64_t dim, int64_t heads, double dropout);
+  torch::Tensor shape(const torch::Tensor& x) const;  // [B,L,D] -> [B,H,L,dh]
+  torch::Tensor attend(const torch::Tensor& query, const torch::Tensor& keys, const torch::Tensor& values,
+                       const torch::Tensor& bias);
+  torch::nn::Linear k_proj{nullptr}, v_proj{nullptr}, q_proj{nullptr}, out_proj{nullptr};
+  int64_t heads, head_dim;
+  double dropout;
+};
+TORCH_MODULE(Attention);
+
+struct LayerImpl : torch::nn::Module {
+  LayerImpl(const BartConfig& c, bool is_decoder);
+  Attention self_attn{nullptr}, encoder_attn{nullptr};
+  torch::nn::LayerNorm self_attn_layer_norm{nullptr}, encoder_attn_layer_norm{nullptr}, final_layer_norm{nullptr};
+  torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+};
+TORCH_MODULE(Layer);
+
+struct BartCache : DecoderCache {
+  std::vector<torch::Tensor> self_k, self_v, cross_k, cross_v;
+  int64_t length = 0;
+  void reorder(const torch::Tensor& indices) override;
+};
+
+class SignBart : public torch::nn::Module {
+ public:
+  using Config = BartConfig;
+  using Cache = BartCache;
+  explicit SignBart(BartConfig config);
+  SpecialTokens special_tokens() const;
+  const BartConfig& config() const { return config_; }
+  torch::Tensor encode(const torch::Tensor& features, const torch::Tensor& mask);
+  torch::Tensor decode(const torch::Tensor& decoder_input_ids, const torch::Tensor& encoder_hidden,
+                       const torch::Tensor& encoder_mask);
+  torch::Tensor decode_step(const torch::Tensor& tokens, const torch::Tensor& encoder_hidden,
+                            const torch::Tensor& encoder_mask, BartCache& cache);
+  torch::Tensor shift_right(const torch::Tensor& labels) const;
+  void reinit_weights();
+
+ private:
+  torch::Tensor layer_forward(LayerImpl& layer, torch::Tensor hidden, const torch::Tensor& self_k,
+                              const torch::Tensor& self_v, const torch::Tensor& self_bias, const torch::Tensor& cross_k,
+                              const torch::Tensor& cross_v, const torch::Tensor& cross_bias);
+  torch::Tensor embed_decoder(const torch::Tensor& ids, int64_t past);
+  torch::Tensor logits(torch::Tensor hidden);
+
+  BartConfig config_;
+  torch::nn::Embedding shared{nullptr}, encoder_positions{nullptr}, decoder_positions{nullptr};
+  torch::nn::Linear feature_proj{nullptr}, lm_head{nullptr};
+  torch::Tensor feature_proj_scale, final_logits_bias;
+  torch::nn::LayerNorm encoder_layernorm_embedding{nullptr}, decoder_layernorm_embedding{nullptr};
+  torch::nn::LayerNorm encoder_final{nullptr}, decoder_final{nullptr};  // mBART only
+  std::vector<Layer> encoder_layers, decoder_layers;
+};
+
+}  // namespace slt::bart

@@ -1,0 +1,49 @@
+#pragma once
+// Helpers shared by the model plugins' fixture tests.
+#include <ATen/ATen.h>
+#include <torch/nn/module.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "slt/generation.h"
+#include "slt/model.h"
+#include "slt/plugin_loader.h"
+#include "slt/tensor_io.h"
+
+namespace slt_test {
+
+inline const std::filesystem::path& models_dir() {
+  static const std::filesystem::path dir = std::filesystem::path(SLT_FIXTURES_DIR) / "models";
+  return dir;
+}
+
+inline std::map<std::string, at::Tensor> expected_tensors(const std::string& file) {
+  std::map<std::string, at::Tensor> out;
+  for (auto& [name, t] : slt::load_safetensors((models_dir() / file).string())) out[name] = t;
+  return out;
+}
+
+inline nlohmann::json expected_outputs() {
+  std::ifstream in(models_dir() / "expected_outputs.json");
+  return nlohmann::json::parse(in);
+}
+
+// A fixture model as the reference builds it: feature_dim 32, dropout 0, label smoothing 0.2.
+inline std::shared_ptr<slt::Seq2SeqModel> fixture_model(const std::string& kind, const std::string& folder) {
+  slt::load_plugins({SLT_BUILD_PLUGIN_DIR});
+  slt::ConfigNode config = slt::ConfigNode::map();
+  config.set("model.name_or_path", (models_dir() / folder).string());
+  config.set("model.feature_dim", 32);
+  config.set("model.dropout", 0.0);
+  config.set("criterion.label_smoothing", 0.2);
+  auto model = slt::Registry::global().create<slt::Seq2SeqModel>(slt::kinds::kModel, kind, config);
+  model->module().eval();
+  return model;
+}
+
+inline double max_abs_diff(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }
+
+}  // namespace slt_test
