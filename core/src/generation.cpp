@@ -216,4 +216,102 @@ GenerationOutput generate(Seq2SeqModel& model, const at::Tensor& features, const
   return beam_search(model, encoded, attention_mask, config, special);
 }
 
+std::vector<std::vector<FairseqHypothesis>> generate_fairseq(Seq2SeqModel& model, const at::Tensor& features,
+                                                             const at::Tensor& attention_mask,
+                                                             const FairseqGenerationConfig& config) {
+  at::NoGradGuard no_grad;
+  const SpecialTokens special = model.special_tokens();
+  const int64_t batch = features.size(0), beam = config.beam, eos = special.eos, pad = special.pad;
+  const int64_t src_len = features.size(1);
+  const int64_t max_len = std::min<int64_t>(static_cast<int64_t>(config.max_len_a * src_len + config.max_len_b),
+                                            config.max_decoder_positions - 1);
+  auto encoded = model.encode(features, attention_mask).repeat_interleave(beam, 0);
+  auto mask = attention_mask.repeat_interleave(beam, 0);
+  auto device = encoded.device();
+  // Rows are (sentence, beam); finished sentences keep decoding but are ignored,
+  // which leaves the others' results unchanged (each row depends on itself only).
+  auto tokens = at::full({batch * beam, max_len + 2}, pad, at::TensorOptions().dtype(at::kLong));
+  tokens.select(1, 0).fill_(eos);
+  auto scores = at::zeros({batch * beam, max_len + 1}, at::kFloat);
+  auto ignore = at::zeros({batch, beam}, at::kBool);
+  std::vector<std::vector<FairseqHypothesis>> finalized(batch);
+  std::vector<bool> finished(batch, false);
+  std::unique_ptr<DecoderCache> cache;
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+
+  for (int64_t step = 0; step <= max_len; ++step) {
+    auto last = tokens.select(1, step).to(device);
+    auto lprobs = at::log_softmax(model.decode_step(last, encoded, mask, cache).to(at::kFloat), -1).cpu();
+    int64_t vocab = lprobs.size(1);
+    lprobs.masked_fill_(lprobs.ne(lprobs), neg_inf);
+    lprobs.select(1, pad).fill_(neg_inf);
+    if (config.unk_penalty != 0) lprobs.select(1, config.unk).sub_(config.unk_penalty);
+    if (step >= max_len) {
+      auto eos_column = lprobs.select(1, eos).clone();
+      lprobs.fill_(neg_inf);
+      lprobs.select(1, eos).copy_(eos_column);
+    } else if (step < config.min_len) {
+      lprobs.select(1, eos).fill_(neg_inf);
+    }
+    // BeamSearch.step: only the first beam at step 0, then add the running scores.
+    auto view = lprobs.view({batch, beam, vocab});
+    at::Tensor candidates_in = step == 0 ? view.narrow(1, 0, 1).contiguous()
+                                         : view + scores.view({batch, beam, -1}).select(2, step - 1).unsqueeze(-1);
+    auto flat = candidates_in.view({batch, -1});
+    int64_t k = std::min<int64_t>(2 * beam, flat.size(1) - 1);
+    auto top = at::topk(flat, k, 1);
+    auto cand_scores = std::get<0>(top), cand_flat = std::get<1>(top);
+    auto cand_beams = cand_flat.div(vocab, "floor"), cand_indices = cand_flat.fmod(vocab);
+    auto cand_bbsz = cand_beams + (at::arange(batch, at::kLong) * beam).unsqueeze(1);
+
+    auto eos_mask = cand_indices.eq(eos) & cand_scores.ne(neg_inf);
+    eos_mask.narrow(1, 0, beam).masked_fill_(ignore, false);
+    // Finalize hypotheses ending in EOS among the top `beam` candidates.
+    for (int64_t b = 0; b < batch; ++b) {
+      if (finished[b]) continue;
+      for (int64_t j = 0; j < beam; ++j) {
+        if (!eos_mask[b][j].item<bool>()) continue;
+        int64_t row = cand_bbsz[b][j].item<int64_t>();
+        if (static_cast<int64_t>(finalized[b].size()) < beam) {
+          FairseqHypothesis h;
+          for (int64_t t = 1; t <= step; ++t) h.tokens.push_back(tokens[row][t].item<int64_t>());
+          h.tokens.push_back(eos);
+          double eos_score = cand_scores[b][j].item<double>();
+          double previous = 0;
+          for (int64_t t = 0; t <= step; ++t) {
+            double cumulative = t == step ? eos_score : scores[row][t].item<double>();
+            h.positional_scores.push_back(cumulative - previous);
+            previous = cumulative;
+          }
+          h.score = eos_score / std::pow(static_cast<double>(step + 1), config.lenpen);
+          finalized[b].push_back(std::move(h));
+        }
+      }
+      // fairseq's is_finished: `beam` hypotheses collected, or the length limit reached.
+      if (static_cast<int64_t>(finalized[b].size()) == beam || step == max_len) finished[b] = true;
+    }
+    if (std::all_of(finished.begin(), finished.end(), [](bool f) { return f; })) break;
+    if (step >= max_len) break;
+
+    // Keep the best `beam` candidates that neither just ended nor continue an
+    // ignored beam: those sort after every live candidate.
+    const int64_t cand_size = 2 * beam;
+    eos_mask.narrow(1, 0, beam).logical_or_(ignore);
+    auto active_mask = eos_mask.to(at::kLong) * cand_size + at::arange(eos_mask.size(1), at::kLong).unsqueeze(0);
+    auto selected = at::topk(active_mask, beam, 1, /*largest=*/false);
+    auto active_hypos = std::get<1>(selected);
+    ignore = std::get<0>(selected).ge(cand_size);
+    auto active_bbsz = cand_bbsz.gather(1, active_hypos).view({-1});
+    auto active_scores = cand_scores.gather(1, active_hypos).view({-1});
+    tokens.narrow(1, 0, step + 1).copy_(tokens.narrow(1, 0, step + 1).index_select(0, active_bbsz));
+    tokens.select(1, step + 1).copy_(cand_indices.gather(1, active_hypos).view({-1}));
+    if (step > 0) scores.narrow(1, 0, step).copy_(scores.narrow(1, 0, step).index_select(0, active_bbsz));
+    scores.select(1, step).copy_(active_scores);
+    cache->reorder(active_bbsz.to(device));
+  }
+  for (auto& hyps : finalized)
+    std::stable_sort(hyps.begin(), hyps.end(), [](const auto& a, const auto& b) { return a.score > b.score; });
+  return finalized;
+}
+
 }  // namespace slt

@@ -78,6 +78,16 @@ fs::path resolve_model_folder(const std::string& name_or_path) {
                   "or set model.name_or_path to the folder");
 }
 
+NamedTensors load_checkpoint_weights(const std::string& path) {
+  c10::IValue value = load_pt(path);
+  if (value.isGenericDict()) {
+    auto dict = value.toGenericDict();
+    c10::IValue key(std::string("model"));
+    if (dict.contains(key)) return flatten_tensors(dict.at(key), path);
+  }
+  return flatten_tensors(value, path);
+}
+
 NamedTensors load_hf_weights(const fs::path& folder) {
   for (const char* name : {"model.safetensors", "model.safetensors.index.json"})
     if (fs::exists(folder / name)) return load_safetensors((folder / name).string());

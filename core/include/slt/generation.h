@@ -33,4 +33,31 @@ struct GenerationOutput {
 GenerationOutput generate(Seq2SeqModel& model, const at::Tensor& features, const at::Tensor& attention_mask,
                           const GenerationConfig& config);
 
+// fairseq's SequenceGenerator with BeamSearch (what the reference's
+// FairseqTranslationModel.generate runs): decoding starts from EOS, pad is
+// never chosen, EOS is banned before min_len, 2*beam candidates per step, a
+// sentence is done once `beam` hypotheses ended, scores are normalised by
+// length (EOS included) ** lenpen.
+struct FairseqGenerationConfig {
+  int64_t beam = 5;
+  double max_len_a = 0;
+  int64_t max_len_b = 200;
+  int64_t min_len = 1;
+  double lenpen = 1.0;
+  double unk_penalty = 0;
+  int64_t max_decoder_positions = 1024;
+  int64_t unk = 3;
+};
+
+struct FairseqHypothesis {
+  std::vector<int64_t> tokens;  // without the leading EOS, with the trailing EOS
+  double score = 0;
+  std::vector<double> positional_scores;
+};
+
+// n-best lists per input, best first.
+std::vector<std::vector<FairseqHypothesis>> generate_fairseq(Seq2SeqModel& model, const at::Tensor& features,
+                                                             const at::Tensor& attention_mask,
+                                                             const FairseqGenerationConfig& config);
+
 }  // namespace slt

@@ -85,6 +85,11 @@ LoadReport load_state_dict(torch::nn::Module& module, const NamedTensors& tensor
 // downloaded; a miss is a UserError saying where slt looked.
 std::filesystem::path resolve_model_folder(const std::string& name_or_path);
 
+// The model weights of a checkpoint file: its "model" entry when it has one
+// (the reference's best_model.pth / checkpoint-N.pth layout), else the whole
+// file as a state dict.
+NamedTensors load_checkpoint_weights(const std::string& path);
+
 // The weights of a Hugging Face folder: model.safetensors(.index.json) or
 // pytorch_model.bin(.index.json).
 NamedTensors load_hf_weights(const std::filesystem::path& folder);

@@ -1,0 +1,282 @@
+#include "tarres_model.h"
+
+#include <cmath>
+
+#include "slt/errors.h"
+
+namespace slt::tarres {
+
+TarresConfig TarresConfig::from_run_config(const ConfigNode& config, int64_t vocab_size) {
+  TarresConfig c;
+  c.vocab_size = vocab_size;
+  auto get_int = [&](const char* key, int64_t& field) {
+    if (const ConfigNode* n = config.at(std::string("model.") + key); n && !n->is_null() && !n->is_missing())
+      field = n->as_int(std::string("model.") + key);
+  };
+  auto get_double = [&](const char* key, double& field) {
+    if (const ConfigNode* n = config.at(std::string("model.") + key); n && !n->is_null() && !n->is_missing())
+      field = n->as_double(std::string("model.") + key);
+  };
+  auto get_bool = [&](const char* key, bool& field) {
+    if (const ConfigNode* n = config.at(std::string("model.") + key); n && !n->is_null() && !n->is_missing())
+      field = n->as_bool(std::string("model.") + key);
+  };
+  get_int("feature_dim", c.feature_dim);
+  get_int("encoder_embed_dim", c.encoder_embed_dim);
+  get_int("encoder_ffn_embed_dim", c.encoder_ffn_embed_dim);
+  get_int("encoder_attention_heads", c.encoder_attention_heads);
+  get_int("encoder_layers", c.encoder_layers);
+  get_int("decoder_embed_dim", c.decoder_embed_dim);
+  get_int("decoder_ffn_embed_dim", c.decoder_ffn_embed_dim);
+  get_int("decoder_attention_heads", c.decoder_attention_heads);
+  get_int("decoder_layers", c.decoder_layers);
+  get_int("max_source_positions", c.max_source_positions);
+  get_int("max_target_positions", c.max_target_positions);
+  get_double("dropout", c.dropout);
+  get_double("attention_dropout", c.attention_dropout);
+  get_double("activation_dropout", c.activation_dropout);
+  get_double("encoder_layerdrop", c.encoder_layerdrop);
+  get_double("decoder_layerdrop", c.decoder_layerdrop);
+  get_bool("encoder_normalize_before", c.encoder_normalize_before);
+  get_bool("decoder_normalize_before", c.decoder_normalize_before);
+  get_bool("layernorm_embedding", c.layernorm_embedding);
+  get_bool("no_scale_embedding", c.no_scale_embedding);
+  get_bool("share_decoder_input_output_embed", c.share_decoder_input_output_embed);
+  if (const ConfigNode* n = config.at("model.activation_fn"); n && n->is_string()) c.activation_fn = n->as_string();
+  if (const ConfigNode* n = config.at("criterion.label_smoothing"); n && !n->is_null()) c.label_smoothing = n->as_double();
+  if (const ConfigNode* n = config.at("model.decoder_output_dim"); n && !n->is_null() && n->as_int() != c.decoder_embed_dim)
+    throw UserError("model.decoder_output_dim must equal model.decoder_embed_dim (slt has no decoder output projection-in)");
+  if (c.activation_fn != "relu" && c.activation_fn != "gelu" && c.activation_fn != "tanh")
+    throw UserError("model.activation_fn '" + c.activation_fn + "' is not supported (relu, gelu, tanh)");
+  return c;
+}
+
+namespace {
+
+torch::nn::LayerNorm layer_norm(int64_t d) { return torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}).eps(1e-5)); }
+
+torch::Tensor activation(const torch::Tensor& x, const std::string& name) {
+  if (name == "gelu") return torch::gelu(x);
+  if (name == "tanh") return torch::tanh(x);
+  return torch::relu(x);
+}
+
+// -inf where `padding` [B,K] is true, as an additive [B,1,1,K] bias.
+torch::Tensor padding_bias(const torch::Tensor& padding) {
+  return torch::zeros(padding.sizes(), torch::kFloat).to(padding.device())
+      .masked_fill(padding, -std::numeric_limits<float>::infinity())
+      .unsqueeze(1)
+      .unsqueeze(1);
+}
+
+// fairseq's make_positions: non-padding tokens get padding_idx + 1, + 2, ...
+torch::Tensor make_positions(const torch::Tensor& tokens, int64_t padding_idx) {
+  auto mask = tokens.ne(padding_idx).to(torch::kInt);
+  return (torch::cumsum(mask, 1).to(torch::kInt) * mask).to(torch::kLong) + padding_idx;
+}
+
+}  // namespace
+
+torch::Tensor sinusoidal_positions(const torch::Tensor& positions, int64_t dim, int64_t padding_idx) {
+  int64_t half = dim / 2;
+  double step = std::log(10000.0) / static_cast<double>(half - 1);
+  auto freq = torch::exp(torch::arange(half, torch::kFloat) * -step).to(positions.device());
+  auto angles = positions.to(torch::kFloat).unsqueeze(-1) * freq;
+  auto table = torch::cat({torch::sin(angles), torch::cos(angles)}, -1);
+  if (dim % 2 == 1) table = torch::cat({table, torch::zeros_like(angles.narrow(-1, 0, 1))}, -1);
+  return table.masked_fill(positions.eq(padding_idx).unsqueeze(-1), 0.0);
+}
+
+AttentionImpl::AttentionImpl(int64_t dim, int64_t heads_, double dropout_)
+    : heads(heads_), head_dim(dim / heads_), dropout(dropout_) {
+  k_proj = register_module("k_proj", torch::nn::Linear(dim, dim));
+  v_proj = register_module("v_proj", torch::nn::Linear(dim, dim));
+  q_proj = register_module("q_proj", torch::nn::Linear(dim, dim));
+  out_proj = register_module("out_proj", torch::nn::Linear(dim, dim));
+}
+
+torch::Tensor AttentionImpl::shape(const torch::Tensor& x) const {
+  return x.view({x.size(0), -1, heads, head_dim}).transpose(1, 2);
+}
+
+torch::Tensor AttentionImpl::attend(const torch::Tensor& query, const torch::Tensor& keys, const torch::Tensor& values,
+                                    const torch::Tensor& bias) {
+  auto q = shape(q_proj->forward(query) * std::pow(static_cast<double>(head_dim), -0.5));
+  auto scores = torch::matmul(q, keys.transpose(2, 3));
+  if (bias.defined()) scores = scores + bias;
+  auto weights = torch::dropout(torch::softmax(scores.to(torch::kFloat), -1).to(scores.scalar_type()), dropout, is_training());
+  auto out = torch::matmul(weights, values).transpose(1, 2).contiguous();
+  return out_proj->forward(out.view({out.size(0), -1, heads * head_dim}));
+}
+
+LayerImpl::LayerImpl(const TarresConfig& c, bool is_decoder) {
+  int64_t dim = is_decoder ? c.decoder_embed_dim : c.encoder_embed_dim;
+  int64_t heads = is_decoder ? c.decoder_attention_heads : c.encoder_attention_heads;
+  int64_t ffn = is_decoder ? c.decoder_ffn_embed_dim : c.encoder_ffn_embed_dim;
+  self_attn = register_module("self_attn", Attention(dim, heads, c.attention_dropout));
+  self_attn_layer_norm = register_module("self_attn_layer_norm", layer_norm(dim));
+  if (is_decoder) {
+    encoder_attn = register_module("encoder_attn", Attention(dim, heads, c.attention_dropout));
+    encoder_attn_layer_norm = register_module("encoder_attn_layer_norm", layer_norm(dim));
+  }
+  fc1 = register_module("fc1", torch::nn::Linear(dim, ffn));
+  fc2 = register_module("fc2", torch::nn::Linear(ffn, dim));
+  final_layer_norm = register_module("final_layer_norm", layer_norm(dim));
+}
+
+void TarresCache::reorder(const torch::Tensor& indices) {
+  for (auto* list : {&self_k, &self_v, &cross_k, &cross_v})
+    for (auto& t : *list) t = t.index_select(0, indices);
+}
+
+Sign2Text::Sign2Text(TarresConfig config) : torch::nn::Module("Sign2TextTransformerModel"), config_(std::move(config)) {
+  const TarresConfig& c = config_;
+  if (c.encoder_embed_dim != c.decoder_embed_dim)
+    throw UserError("model.encoder_embed_dim and model.decoder_embed_dim must be equal");
+  auto transformer = register_module("transformer", std::make_shared<torch::nn::Module>());
+  auto encoder = transformer->register_module("encoder", std::make_shared<torch::nn::Module>());
+  feat_proj = encoder->register_module("feat_proj", torch::nn::Linear(c.feature_dim, c.encoder_embed_dim));
+  auto encoder_list = encoder->register_module("transformer_layers", torch::nn::ModuleList());
+  for (int64_t i = 0; i < c.encoder_layers; ++i) {
+    encoder_layers.push_back(Layer(c, false));
+    encoder_list->push_back(encoder_layers.back());
+  }
+  if (c.encoder_normalize_before) encoder_layer_norm = encoder->register_module("layer_norm", layer_norm(c.encoder_embed_dim));
+  auto decoder = transformer->register_module("decoder", std::make_shared<torch::nn::Module>());
+  version = decoder->register_buffer("version", torch::full({1}, 3.0));
+  embed_tokens = decoder->register_module(
+      "embed_tokens", torch::nn::Embedding(torch::nn::EmbeddingOptions(c.vocab_size, c.decoder_embed_dim).padding_idx(c.pad)));
+  if (c.layernorm_embedding) layernorm_embedding = decoder->register_module("layernorm_embedding", layer_norm(c.decoder_embed_dim));
+  auto decoder_list = decoder->register_module("layers", torch::nn::ModuleList());
+  for (int64_t i = 0; i < c.decoder_layers; ++i) {
+    decoder_layers.push_back(Layer(c, true));
+    decoder_list->push_back(decoder_layers.back());
+  }
+  if (c.decoder_normalize_before) decoder_layer_norm = decoder->register_module("layer_norm", layer_norm(c.decoder_embed_dim));
+  if (!c.share_decoder_input_output_embed)
+    output_projection = decoder->register_module(
+        "output_projection", torch::nn::Linear(torch::nn::LinearOptions(c.decoder_embed_dim, c.vocab_size).bias(false)));
+  reinit_weights();
+}
+
+void Sign2Text::reinit_weights() {
+  // fairseq's init_bert_params, then LayerNorms to (1, 0).
+  torch::NoGradGuard no_grad;
+  for (auto& module : modules(false)) {
+    if (auto* linear = module->as<torch::nn::Linear>()) {
+      linear->weight.normal_(0.0, 0.02);
+      if (linear->bias.defined()) linear->bias.zero_();
+    } else if (auto* embedding = module->as<torch::nn::Embedding>()) {
+      embedding->weight.normal_(0.0, 0.02);
+      if (embedding->options.padding_idx()) embedding->weight[*embedding->options.padding_idx()].zero_();
+    } else if (auto* norm = module->as<torch::nn::LayerNorm>()) {
+      norm->weight.fill_(1.0);
+      norm->bias.zero_();
+    }
+  }
+}
+
+torch::Tensor Sign2Text::layer_forward(LayerImpl& layer, torch::Tensor x, const torch::Tensor& self_k,
+                                       const torch::Tensor& self_v, const torch::Tensor& self_bias,
+                                       const torch::Tensor& cross_k, const torch::Tensor& cross_v,
+                                       const torch::Tensor& cross_bias, bool pre) {
+  const TarresConfig& c = config_;
+  const bool train = is_training();
+  auto sublayer = [&](torch::nn::LayerNorm& norm, const std::function<torch::Tensor(const torch::Tensor&)>& body) {
+    auto residual = x;
+    auto h = pre ? norm->forward(x) : x;
+    h = residual + torch::dropout(body(h), c.dropout, train);
+    x = pre ? h : norm->forward(h);
+  };
+  sublayer(layer.self_attn_layer_norm, [&](const torch::Tensor& h) {
+    auto k = self_k.defined() ? self_k : layer.self_attn->shape(layer.self_attn->k_proj->forward(h));
+    auto v = self_v.defined() ? self_v : layer.self_attn->shape(layer.self_attn->v_proj->forward(h));
+    return layer.self_attn->attend(h, k, v, self_bias);
+  });
+  if (layer.encoder_attn)
+    sublayer(layer.encoder_attn_layer_norm,
+             [&](const torch::Tensor& h) { return layer.encoder_attn->attend(h, cross_k, cross_v, cross_bias); });
+  sublayer(layer.final_layer_norm, [&](const torch::Tensor& h) {
+    auto a = torch::dropout(activation(layer.fc1->forward(h), c.activation_fn), c.activation_dropout, train);
+    return layer.fc2->forward(a);
+  });
+  return x;
+}
+
+torch::Tensor Sign2Text::encode(const torch::Tensor& source, const torch::Tensor& padding_mask) {
+  const TarresConfig& c = config_;
+  double scale = c.no_scale_embedding ? 1.0 : std::sqrt(static_cast<double>(c.encoder_embed_dim));
+  // The bool mask is fed to the positional embedding as if it were tokens with padding_idx 1.
+  auto positions = sinusoidal_positions(make_positions(padding_mask.to(torch::kLong), 1), c.encoder_embed_dim, 1);
+  auto x = torch::dropout(scale * feat_proj->forward(source) + positions, c.dropout, is_training());
+  auto bias = padding_bias(padding_mask);
+  for (auto& layer : encoder_layers) {
+    if (is_training() && c.encoder_layerdrop > 0 && torch::rand({1}).item<double>() < c.encoder_layerdrop) continue;
+    x = layer_forward(*layer, x, {}, {}, bias, {}, {}, {}, c.encoder_normalize_before);
+  }
+  return encoder_layer_norm ? encoder_layer_norm->forward(x) : x;
+}
+
+torch::Tensor Sign2Text::embed_tokens_at(const torch::Tensor& tokens, const torch::Tensor& positions) {
+  const TarresConfig& c = config_;
+  double scale = c.no_scale_embedding ? 1.0 : std::sqrt(static_cast<double>(c.decoder_embed_dim));
+  auto x = scale * embed_tokens->forward(tokens) + sinusoidal_positions(positions, c.decoder_embed_dim, c.pad);
+  if (layernorm_embedding) x = layernorm_embedding->forward(x);
+  return torch::dropout(x, c.dropout, is_training());
+}
+
+torch::Tensor Sign2Text::output(torch::Tensor x) {
+  if (decoder_layer_norm) x = decoder_layer_norm->forward(x);
+  return output_projection ? output_projection->forward(x) : torch::linear(x, embed_tokens->weight);
+}
+
+torch::Tensor Sign2Text::decode(const torch::Tensor& prev_output_tokens, const torch::Tensor& encoder_out,
+                                const torch::Tensor& padding_mask) {
+  const TarresConfig& c = config_;
+  int64_t length = prev_output_tokens.size(1);
+  auto x = embed_tokens_at(prev_output_tokens, make_positions(prev_output_tokens, c.pad));
+  auto future = torch::full({length, length}, -std::numeric_limits<float>::infinity(), x.options()).triu(1);
+  auto self_bias = future.unsqueeze(0).unsqueeze(0);
+  auto pads = prev_output_tokens.eq(c.pad);
+  if (pads.any().item<bool>()) self_bias = self_bias + padding_bias(pads);
+  auto cross_bias = padding_mask.any().item<bool>() ? padding_bias(padding_mask) : torch::Tensor();
+  for (auto& layer : decoder_layers) {
+    if (is_training() && c.decoder_layerdrop > 0 && torch::rand({1}).item<double>() < c.decoder_layerdrop) continue;
+    auto& ea = *layer->encoder_attn;
+    x = layer_forward(*layer, x, {}, {}, self_bias, ea.shape(ea.k_proj->forward(encoder_out)),
+                      ea.shape(ea.v_proj->forward(encoder_out)), cross_bias, c.decoder_normalize_before);
+  }
+  return output(x);
+}
+
+torch::Tensor Sign2Text::decode_step(const torch::Tensor& tokens, const torch::Tensor& encoder_out,
+                                     const torch::Tensor& padding_mask, TarresCache& cache) {
+  const TarresConfig& c = config_;
+  if (cache.cross_k.empty()) {
+    for (auto& layer : decoder_layers) {
+      auto& ea = *layer->encoder_attn;
+      cache.cross_k.push_back(ea.shape(ea.k_proj->forward(encoder_out)));
+      cache.cross_v.push_back(ea.shape(ea.v_proj->forward(encoder_out)));
+      cache.self_k.emplace_back();
+      cache.self_v.emplace_back();
+    }
+  }
+  // Step t of an unpadded prefix sits at position t + 2 (fairseq's padding_idx + 1 offset).
+  auto positions = torch::full({tokens.size(0), 1}, cache.length + c.pad + 1, torch::TensorOptions().dtype(torch::kLong).device(tokens.device()));
+  auto x = embed_tokens_at(tokens.unsqueeze(1), positions);
+  auto cross_bias = padding_mask.any().item<bool>() ? padding_bias(padding_mask) : torch::Tensor();
+  for (size_t i = 0; i < decoder_layers.size(); ++i) {
+    auto& layer = *decoder_layers[i];
+    auto h = c.decoder_normalize_before ? layer.self_attn_layer_norm->forward(x) : x;
+    auto k = layer.self_attn->shape(layer.self_attn->k_proj->forward(h));
+    auto v = layer.self_attn->shape(layer.self_attn->v_proj->forward(h));
+    cache.self_k[i] = cache.self_k[i].defined() ? torch::cat({cache.self_k[i], k}, 2) : k;
+    cache.self_v[i] = cache.self_v[i].defined() ? torch::cat({cache.self_v[i], v}, 2) : v;
+    x = layer_forward(layer, x, cache.self_k[i], cache.self_v[i], {}, cache.cross_k[i], cache.cross_v[i], cross_bias,
+                      c.decoder_normalize_before);
+  }
+  ++cache.length;
+  return output(x).squeeze(1);
+}
+
+}  // namespace slt::tarres

@@ -1,0 +1,88 @@
+#pragma once
+// The sign-to-text transformer of Tarrés et al. (2023), as ssvp_slt builds it
+// with fairseq (Sign2TextTransformerModel): a linear feature projection and
+// sinusoidal positions into a pre-norm transformer encoder, and fairseq's
+// TransformerDecoder with a tied output projection. Names follow the
+// reference state_dict (transformer.encoder.*, transformer.decoder.*).
+#include <torch/torch.h>
+
+#include "slt/config.h"
+#include "slt/model.h"
+
+namespace slt::tarres {
+
+struct TarresConfig {
+  int64_t feature_dim = 768, encoder_embed_dim = 256, encoder_ffn_embed_dim = 1024, encoder_attention_heads = 4,
+          encoder_layers = 6, decoder_embed_dim = 256, decoder_ffn_embed_dim = 1024, decoder_attention_heads = 4,
+          decoder_layers = 3, max_source_positions = 1024, max_target_positions = 1024, vocab_size = 0;
+  double dropout = 0.3, attention_dropout = 0.3, activation_dropout = 0.3, encoder_layerdrop = 0.0,
+         decoder_layerdrop = 0.0, label_smoothing = 0.2;
+  bool encoder_normalize_before = true, decoder_normalize_before = true, layernorm_embedding = true,
+       no_scale_embedding = false, share_decoder_input_output_embed = true;
+  std::string activation_fn = "relu";
+  int64_t bos = 0, pad = 1, eos = 2, unk = 3;
+
+  // From the run config's model.* keys (every encoder_*/decoder_* key of slt_tarres_fairseq.yaml).
+  static TarresConfig from_run_config(const ConfigNode& config, int64_t vocab_size);
+};
+
+// fairseq's MultiheadAttention (q scaled by head_dim^-0.5, biases everywhere).
+struct AttentionImpl : torch::nn::Module {
+  AttentionImpl(int64_t dim, int64_t heads, double dropout);
+  torch::Tensor shape(const torch::Tensor& x) const;  // [B,L,D] -> [B,H,L,dh]
+  // `bias`: additive [1|B, 1|H, Q, K] (-inf where masked), may be undefined.
+  torch::Tensor attend(const torch::Tensor& query, const torch::Tensor& keys, const torch::Tensor& values,
+                       const torch::Tensor& bias);
+  torch::nn::Linear k_proj{nullptr}, v_proj{nullptr}, q_proj{nullptr}, out_proj{nullptr};
+  int64_t heads, head_dim;
+  double dropout;
+};
+TORCH_MODULE(Attention);
+
+struct LayerImpl : torch::nn::Module {
+  LayerImpl(const TarresConfig& c, bool is_decoder);
+  Attention self_attn{nullptr}, encoder_attn{nullptr};
+  torch::nn::LayerNorm self_attn_layer_norm{nullptr}, encoder_attn_layer_norm{nullptr}, final_layer_norm{nullptr};
+  torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+};
+TORCH_MODULE(Layer);
+
+struct TarresCache : DecoderCache {
+  std::vector<torch::Tensor> self_k, self_v, cross_k, cross_v;
+  int64_t length = 0;
+  void reorder(const torch::Tensor& indices) override;
+};
+
+// fairseq's SinusoidalPositionalEmbedding table row for `position`.
+torch::Tensor sinusoidal_positions(const torch::Tensor& positions, int64_t dim, int64_t padding_idx);
+
+class Sign2Text : public torch::nn::Module {
+ public:
+  explicit Sign2Text(TarresConfig config);
+  const TarresConfig& config() const { return config_; }
+  // [B,T,C] (batch first; fairseq's encoder_out is its transpose).
+  torch::Tensor encode(const torch::Tensor& source, const torch::Tensor& padding_mask);
+  torch::Tensor decode(const torch::Tensor& prev_output_tokens, const torch::Tensor& encoder_out,
+                       const torch::Tensor& padding_mask);
+  torch::Tensor decode_step(const torch::Tensor& tokens, const torch::Tensor& encoder_out,
+                            const torch::Tensor& padding_mask, TarresCache& cache);
+  // _reinit_weights of the reference (from_scratch).
+  void reinit_weights();
+
+ private:
+  torch::Tensor layer_forward(LayerImpl& layer, torch::Tensor x, const torch::Tensor& self_k, const torch::Tensor& self_v,
+                              const torch::Tensor& self_bias, const torch::Tensor& cross_k, const torch::Tensor& cross_v,
+                              const torch::Tensor& cross_bias, bool normalize_before);
+  torch::Tensor embed_tokens_at(const torch::Tensor& tokens, const torch::Tensor& positions);
+  torch::Tensor output(torch::Tensor x);
+
+  TarresConfig config_;
+  torch::nn::Linear feat_proj{nullptr};
+  std::vector<Layer> encoder_layers, decoder_layers;
+  torch::nn::LayerNorm encoder_layer_norm{nullptr}, decoder_layer_norm{nullptr}, layernorm_embedding{nullptr};
+  torch::nn::Embedding embed_tokens{nullptr};
+  torch::nn::Linear output_projection{nullptr};  // untied only
+  torch::Tensor version;
+};
+
+}  // namespace slt::tarres
