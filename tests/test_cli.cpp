@@ -1,4 +1,7 @@
 // slt-run as a user runs it: exit codes and messages.
+// Torch headers before Catch: glog's CHECK must not replace Catch's.
+#include "slt/tensor_io.h"
+
 #include <catch2/catch.hpp>
 
 #include <fstream>
@@ -268,4 +271,35 @@ TEST_CASE("slt-data train-tokenizer reproduces the reference dictionary", "[cli]
                             (dir.path() / "x").string() + " --vocab-size 10");
   CHECK(failed.exit_code == 2);
   CHECK_THAT(failed.output, Catch::Contains("bad.tsv:1"));
+}
+
+TEST_CASE("slt-translate turns a features file into the reference model's sentence", "[cli][models]") {
+  TempDir dir;
+  auto inputs = slt::load_safetensors(std::string(SLT_FIXTURES_DIR) + "/models/t5_expected.safetensors");
+  at::Tensor embeds;
+  for (auto& [name, t] : inputs)
+    if (name == "inputs_embeds") embeds = t;
+  REQUIRE(embeds.defined());
+  auto features = (dir.path() / "sample.pt").string();
+  slt::save_pt(features, embeds[2].narrow(0, 0, 5).contiguous());  // the third caption, 5 frames
+  std::string models = std::string(SLT_FIXTURES_DIR) + "/models";
+  std::string base = std::string(SLT_TRANSLATE_EXE) + " --model " + models + "/tiny_t5_warm --tokenizer " + models +
+                     "/tiny_t5 --beams 5 --max-length 20 ";
+  auto text = run_command(base + features);
+  INFO(text.output);
+  REQUIRE(text.exit_code == 0);
+  CHECK(text.output == "Thanks for watching!\n");
+  auto json = run_command(base + "--json " + features);
+  auto parsed = slt::parse_yaml(json.output, "slt-translate --json");
+  CHECK(parsed.at("text")->as_string() == "Thanks for watching!");
+  auto expected_ids = slt::load_safetensors(models + "/t5_warm_expected.safetensors");
+  for (auto& [name, t] : expected_ids) {
+    if (name != "warm_gen_beam_ids") continue;
+    const auto& ids = parsed.at("ids")->elements();
+    for (size_t j = 0; j < ids.size(); ++j) CHECK(ids[j].as_int() == t[2][static_cast<int64_t>(j)].item<int64_t>());
+  }
+  auto video = run_command(std::string(SLT_TRANSLATE_EXE) + " --model " + models + "/tiny_t5_warm clip.mp4");
+  CHECK(video.exit_code == 2);
+  auto missing = run_command(std::string(SLT_TRANSLATE_EXE) + " --model /nonexistent/model " + features);
+  CHECK(missing.exit_code == 2);
 }

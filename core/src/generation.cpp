@@ -3,6 +3,8 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <limits>
 
 #include "slt/errors.h"
@@ -202,6 +204,33 @@ GenerationOutput beam_search(Seq2SeqModel& model, const at::Tensor& encoded_in, 
 }
 
 }  // namespace
+
+GenerationConfig read_generation_config(const std::filesystem::path& folder) {
+  GenerationConfig config;
+  for (const char* name : {"generation_config.json", "config.json"}) {
+    std::ifstream in(folder / name);
+    if (!in) continue;
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(in);
+    } catch (const std::exception& e) {
+      throw UserError("'" + (folder / name).string() + "' is not valid JSON: " + e.what());
+    }
+    auto get_int = [&](const char* key, int64_t& field) {
+      if (j.contains(key) && j[key].is_number_integer()) field = j[key].get<int64_t>();
+    };
+    get_int("num_beams", config.num_beams);
+    get_int("max_length", config.max_length);
+    get_int("min_length", config.min_length);
+    get_int("no_repeat_ngram_size", config.no_repeat_ngram_size);
+    if (j.contains("length_penalty") && j["length_penalty"].is_number()) config.length_penalty = j["length_penalty"].get<double>();
+    if (j.contains("early_stopping") && j["early_stopping"].is_boolean()) config.early_stopping = j["early_stopping"].get<bool>();
+    if (j.contains("forced_bos_token_id")) config.forced_bos_token_id = j["forced_bos_token_id"].is_null() ? -1 : j["forced_bos_token_id"].get<int64_t>();
+    if (j.contains("forced_eos_token_id")) config.forced_eos_token_id = j["forced_eos_token_id"].is_null() ? -1 : j["forced_eos_token_id"].get<int64_t>();
+    break;
+  }
+  return config;
+}
 
 GenerationOutput generate(Seq2SeqModel& model, const at::Tensor& features, const at::Tensor& attention_mask,
                           const GenerationConfig& config) {

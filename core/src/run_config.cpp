@@ -1,6 +1,9 @@
 #include "slt/run_config.h"
 
+#include <cctype>
+
 #include "slt/compose.h"
+#include "slt/errors.h"
 
 namespace slt {
 
@@ -150,6 +153,21 @@ void validate_run_config(ConfigNode& job,
   ConfigSchema schema = run_schema();
   for (const auto& [prefix, component_schema] : extra) schema.extend(component_schema->prefixed(prefix));
   schema.validate(job, "");
+}
+
+std::string infer_model_kind(const ConfigNode& job) {
+  if (const ConfigNode* arch = job.at("model.arch"); arch && arch->is_string()) return arch->as_string();
+  if (const ConfigNode* fairseq = job.at("fairseq"); fairseq && fairseq->type() == ConfigNode::Type::Bool && fairseq->as_bool())
+    return "tarres";
+  const ConfigNode* name = job.at("model.name_or_path");
+  std::string path = name && name->is_string() ? name->as_string() : "";
+  std::string lower = path;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (lower.find("t5") != std::string::npos) return "t5";
+  if (lower.find("bart") != std::string::npos) return "bart";
+  throw ConfigError("cannot tell the model from model.name_or_path='" + path +
+                    "': the reference supports t5 and bart names (or fairseq=true for the Tarres model); "
+                    "set +model.arch=NAME to choose a model component explicitly");
 }
 
 }  // namespace slt

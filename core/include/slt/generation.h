@@ -5,6 +5,7 @@
 // forced BOS/EOS). Batched; each row's result does not depend on the others.
 #include <ATen/core/Tensor.h>
 
+#include <filesystem>
 #include <optional>
 #include <vector>
 
@@ -29,6 +30,11 @@ struct GenerationOutput {
   at::Tensor sequences_scores;  // [B] beam search: length-normalised score of each returned beam
   std::vector<at::Tensor> scores;  // greedy with output_scores: [B, vocab] per step
 };
+
+// The generation defaults of a Hugging Face folder (generation_config.json,
+// else config.json): no_repeat_ngram_size, early_stopping, length_penalty,
+// min_length, forced BOS/EOS, num_beams, max_length. Missing files give defaults.
+GenerationConfig read_generation_config(const std::filesystem::path& folder);
 
 GenerationOutput generate(Seq2SeqModel& model, const at::Tensor& features, const at::Tensor& attention_mask,
                           const GenerationConfig& config);

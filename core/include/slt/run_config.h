@@ -21,4 +21,9 @@ void register_base_config();
 void validate_run_config(ConfigNode& job,
                          const std::vector<std::pair<std::string, const ConfigSchema*>>& extra = {});
 
+// The model component a run uses, as create_model_and_tokenizer decides:
+// fairseq=true -> tarres; "t5" in model.name_or_path -> t5; "bart" -> bart.
+// A `model.arch` key, when present, names the component directly.
+std::string infer_model_kind(const ConfigNode& job);
+
 }  // namespace slt
