@@ -2,6 +2,7 @@
 // Helpers shared by the model plugins' fixture tests.
 #include <ATen/ATen.h>
 #include <torch/nn/module.h>
+#include <torch/optim/adamw.h>
 
 #include <filesystem>
 #include <fstream>
@@ -10,6 +11,7 @@
 
 #include "slt/generation.h"
 #include "slt/model.h"
+#include "slt/optim.h"
 #include "slt/plugin_loader.h"
 #include "slt/tensor_io.h"
 
@@ -45,5 +47,26 @@ inline std::shared_ptr<slt::Seq2SeqModel> fixture_model(const std::string& kind,
 }
 
 inline double max_abs_diff(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }
+
+// One training step as the reference's train_one_epoch takes it: forward in
+// train mode, backward, clip the gradient norm, AdamW with two groups.
+struct TrainStep {
+  double loss = 0, grad_norm = 0, loss_after = 0;
+};
+
+inline TrainStep run_train_step(slt::Seq2SeqModel& model, const slt::Batch& batch, const nlohmann::json& recipe) {
+  model.module().train();
+  auto optimizer = slt::make_adamw(model.module(), recipe["lr"].get<double>(), recipe["weight_decay"].get<double>());
+  TrainStep result;
+  auto loss = model.forward(batch).loss;
+  result.loss = loss.item<double>();
+  optimizer->zero_grad();
+  loss.backward();
+  result.grad_norm = slt::clip_grad_norm(model.module(), recipe["clip_grad_norm"].get<double>());
+  optimizer->step();
+  at::NoGradGuard no_grad;
+  result.loss_after = model.forward(batch).loss.item<double>();
+  return result;
+}
 
 }  // namespace slt_test

@@ -83,3 +83,21 @@ TEST_CASE("bart: greedy, beam and bart-base-style search equal model.generate's"
     }
   }
 }
+
+TEST_CASE("bart: one AdamW step (two groups, clipping) matches the reference train step", "[models][bart][train]") {
+  auto model = fixture_model("bart", "tiny_bart");
+  auto t = expected_tensors("bart_expected.safetensors");
+  auto recipe = expected_outputs()["models"]["bart"]["fixtures"]["train_step"];
+  auto step = run_train_step(*model, {t["inputs_embeds"], t["attention_mask"], t["labels"]}, recipe);
+  CHECK(step.loss == Approx(recipe["loss"].get<double>()).margin(1e-5));
+  CHECK(step.grad_norm == Approx(recipe["grad_norm_before_clip"].get<double>()).epsilon(1e-5));
+  CHECK(step.loss_after == Approx(recipe["loss_after_step"].get<double>()).margin(1e-5));
+  auto params = model->module().named_parameters();
+  for (const auto& [name, expected] : t) {
+    if (name.rfind("train_step_after.", 0) != 0) continue;
+    std::string param = name.substr(std::string("train_step_after.").size());
+    INFO(param);
+    REQUIRE(params.contains(param));
+    CHECK(max_abs_diff(params[param], expected) < 1e-5);
+  }
+}

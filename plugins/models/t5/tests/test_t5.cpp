@@ -1,7 +1,10 @@
 // The t5 plugin against SignT5ForConditionalGeneration's outputs on the tiny
 // fixture model (../shared/fixtures/models, see its README).
+#include "model_test_support.h"
+
 #include <ATen/ATen.h>
 #include <torch/nn/module.h>
+#include <torch/optim/adamw.h>
 
 #include <catch2/catch.hpp>
 #include <fstream>
@@ -9,6 +12,7 @@
 
 #include "slt/generation.h"
 #include "slt/model.h"
+#include "slt/optim.h"
 #include "slt/plugin_loader.h"
 #include "slt/tensor_io.h"
 
@@ -169,5 +173,29 @@ TEST_CASE("t5: a translation does not depend on the rest of its batch", "[models
     // At another batch position, next to a longer item.
     auto reversed = slt::generate(*model, t["inputs_embeds"].flip(0), t["attention_mask"].flip(0), config).sequences;
     CHECK(reversed[2 - i].narrow(0, 0, alone.size(0)).equal(alone));
+  }
+}
+
+TEST_CASE("t5: one AdamW step (two groups, clipping) matches the reference train step", "[models][t5][train]") {
+  auto model = tiny_t5();
+  auto t = expected_tensors("t5_expected.safetensors");
+  auto recipe = expected_outputs()["models"]["t5"]["fixtures"]["train_step"];
+  std::set<std::string> decay_expected;
+  for (const auto& n : recipe["decay_param_names"]) decay_expected.insert(n.get<std::string>());
+  for (const auto& p : model->module().named_parameters()) {
+    INFO(p.key());
+    CHECK(slt::is_no_decay_parameter(p.key()) == !decay_expected.count(p.key()));
+  }
+  auto step = slt_test::run_train_step(*model, {t["inputs_embeds"], t["attention_mask"], t["labels"]}, recipe);
+  CHECK(step.loss == Approx(recipe["loss"].get<double>()).margin(1e-5));
+  CHECK(step.grad_norm == Approx(recipe["grad_norm_before_clip"].get<double>()).epsilon(1e-5));
+  CHECK(step.loss_after == Approx(recipe["loss_after_step"].get<double>()).margin(1e-5));
+  auto params = model->module().named_parameters();
+  for (const auto& [name, expected] : t) {
+    if (name.rfind("train_step_after.", 0) != 0) continue;
+    std::string param = name.substr(std::string("train_step_after.").size());
+    INFO(param);
+    REQUIRE(params.contains(param));
+    CHECK(max_abs_diff(params[param], expected) < 1e-5);
   }
 }
