@@ -50,6 +50,9 @@ ConfigSchema build_run_schema() {
   s.add("model.from_scratch", V::Bool, false, "Whether to train from scratch");
   s.add("model.dropout", V::Float, 0.3, "Dropout probability for the classifier");
   s.add("model.num_beams", V::Int, 5, "Num beams for generation");
+  s.add_optional("model.tokenizer", V::String, nullptr,
+                 "Tokenizer component (sentencepiece, byte_bpe, fairseq_spm); null: inferred from the files in "
+                 "model.name_or_path (slt addition)");
   s.add("model.lower_case", V::Bool, false,
         "Whether to train with lowercase labels and apply truecasing in postprocessing");
   s.add("model.min_source_positions", V::Int, "${data.min_source_positions}",

@@ -14,6 +14,7 @@
 #include "slt/optim.h"
 #include "slt/plugin_loader.h"
 #include "slt/tensor_io.h"
+#include "slt/tokenizer.h"
 
 namespace slt_test {
 
@@ -44,6 +45,19 @@ inline std::shared_ptr<slt::Seq2SeqModel> fixture_model(const std::string& kind,
   auto model = slt::Registry::global().create<slt::Seq2SeqModel>(slt::kinds::kModel, kind, config);
   model->module().eval();
   return model;
+}
+
+// batch_decode(skip_special_tokens=True) of generated rows with the fixture tokenizer.
+inline std::vector<std::string> decode_rows(const at::Tensor& sequences, const std::string& tokenizer_folder) {
+  auto tokenizer = slt::Registry::global().create<slt::Tokenizer>(
+      slt::kinds::kTokenizer, slt::infer_tokenizer_kind(models_dir() / tokenizer_folder),
+      slt::tokenizer_config(models_dir() / tokenizer_folder));
+  std::vector<std::string> out;
+  for (int64_t i = 0; i < sequences.size(0); ++i) {
+    auto row = sequences[i].contiguous();
+    out.push_back(tokenizer->decode(std::vector<int64_t>(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + row.numel())));
+  }
+  return out;
 }
 
 inline double max_abs_diff(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }

@@ -124,6 +124,11 @@ void check_generation(const GenerationCase& c) {
   auto ids = expected.at(name);
   CHECK(out.sequences.sizes() == ids.sizes());
   if (out.sequences.sizes() == ids.sizes()) CHECK(out.sequences.equal(ids));
+  // The decoded strings of model.generate + batch_decode.
+  auto section = std::string(c.folder) == "tiny_t5" ? expected_outputs()["models"]["t5"]["fixtures"]["generate"]
+                                                    : expected_outputs()["models"]["t5"]["warm"]["generate"];
+  std::string key = std::string(c.beams > 1 ? "beam" : "greedy") + (c.max_length == 32 ? "_max32" : "");
+  CHECK(slt_test::decode_rows(out.sequences, "tiny_t5") == section[key]["decoded"].get<std::vector<std::string>>());
   if (c.beams > 1) {
     std::string scores = std::string(c.prefix) + (c.max_length == 32 ? "_max32" : "") + "_sequences_scores";
     CHECK(max_abs_diff(out.sequences_scores, expected.at(scores)) < 1e-4);

@@ -1,0 +1,48 @@
+#pragma once
+// Random-weight models of the reference shapes, built from scratch in a
+// temporary folder (no downloads): T5 v1.1-small and the Tarrés transformer.
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "slt/model.h"
+#include "slt/plugin_loader.h"
+
+namespace slt_bench {
+
+inline double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// google/t5-v1_1-small's config.json values, feature_dim 768.
+inline std::shared_ptr<slt::Seq2SeqModel> t5_small(const std::filesystem::path& dir) {
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "config.json") << R"({"model_type": "t5", "d_model": 512, "d_kv": 64, "d_ff": 1024,
+    "num_layers": 8, "num_decoder_layers": 8, "num_heads": 6, "relative_attention_num_buckets": 32,
+    "relative_attention_max_distance": 128, "feed_forward_proj": "gated-gelu", "tie_word_embeddings": false,
+    "vocab_size": 32128, "pad_token_id": 0, "eos_token_id": 1, "decoder_start_token_id": 0, "layer_norm_epsilon": 1e-6})";
+  slt::load_plugins(slt::plugin_search_path({}));
+  slt::ConfigNode config = slt::ConfigNode::map();
+  config.set("model.name_or_path", dir.string());
+  config.set("model.feature_dim", 768);
+  config.set("model.dropout", 0.1);
+  config.set("model.from_scratch", true);
+  return slt::Registry::global().create<slt::Seq2SeqModel>(slt::kinds::kModel, "t5", config);
+}
+
+// configs/slt_tarres_fairseq.yaml's architecture with a 7,000-piece dictionary.
+inline std::shared_ptr<slt::Seq2SeqModel> tarres(const std::filesystem::path& dir) {
+  std::filesystem::create_directories(dir);
+  {
+    std::ofstream dictionary(dir / "dictionary.txt");
+    for (int i = 0; i < 6996; ++i) dictionary << "piece" << i << " 1\n";
+  }
+  slt::load_plugins(slt::plugin_search_path({}));
+  slt::ConfigNode config = slt::ConfigNode::map();
+  config.set("model.name_or_path", dir.string());
+  config.set("model.feature_dim", 768);
+  return slt::Registry::global().create<slt::Seq2SeqModel>(slt::kinds::kModel, "tarres", config);
+}
+
+}  // namespace slt_bench

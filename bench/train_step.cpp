@@ -1,0 +1,62 @@
+// One training step (batch 8, 256 source frames, 32 target tokens) split into
+// data (batch assembly), forward, backward and optimizer time, for the
+// T5 v1.1-small shape and the Tarrés shape.
+//   bench_train_step [--steps 3]
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/nn/module.h>
+#include <torch/optim/adamw.h>
+
+#include <cstdio>
+
+#include "bench_common.h"
+#include "slt/dataset.h"
+#include "slt/log.h"
+#include "slt/optim.h"
+
+int main(int argc, char** argv) {
+  int steps = 3;
+  for (int i = 1; i + 1 < argc; i += 2)
+    if (std::string(argv[i]) == "--steps") steps = std::stoi(argv[i + 1]);
+  slt::setup_logging("warn");
+  const int64_t batch = 8, source = 256, target = 32;
+  std::printf("batch %lld, %lld source frames (768-d), %lld target tokens, %d steps, %d threads\n",
+              static_cast<long long>(batch), static_cast<long long>(source), static_cast<long long>(target), steps,
+              at::get_num_threads());
+  for (const std::string name : {"t5-small", "tarres"}) {
+    auto dir = std::filesystem::temp_directory_path() / ("slt-bench-" + name);
+    auto model = name == "t5-small" ? slt_bench::t5_small(dir) : slt_bench::tarres(dir);
+    model->module().train();
+    auto optimizer = slt::make_adamw(model->module(), 5e-4, 0.1);
+    int64_t vocab = model->special_tokens().vocab_size;
+    std::vector<slt::FeatureItem> items;
+    for (int64_t i = 0; i < batch; ++i)
+      items.push_back({i, "item", at::randn({source - 8 * i, 768}), "label"});
+    double data = 0, forward = 0, backward = 0, step = 0;
+    for (int s = 0; s <= steps; ++s) {  // step 0 warms up
+      auto t0 = std::chrono::steady_clock::now();
+      slt::FeatureBatch fb = slt::FeatureLoader::collate(items, nullptr, -1);
+      slt::Batch b{fb.features, fb.attention_mask, at::randint(4, vocab, {batch, target}, at::kLong)};
+      auto t1 = std::chrono::steady_clock::now();
+      auto loss = model->forward(b).loss;
+      auto t2 = std::chrono::steady_clock::now();
+      optimizer->zero_grad();
+      loss.backward();
+      auto t3 = std::chrono::steady_clock::now();
+      slt::clip_grad_norm(model->module(), 1.0);
+      optimizer->step();
+      auto t4 = std::chrono::steady_clock::now();
+      if (s == 0) continue;
+      data += std::chrono::duration<double>(t1 - t0).count();
+      forward += std::chrono::duration<double>(t2 - t1).count();
+      backward += std::chrono::duration<double>(t3 - t2).count();
+      step += std::chrono::duration<double>(t4 - t3).count();
+    }
+    double total = data + forward + backward + step;
+    std::printf("%-9s %7.3f s/step: data %5.1f%%, forward %5.1f%%, backward %5.1f%%, optimizer %5.1f%%\n",
+                name.c_str(), total / steps, 100 * data / total, 100 * forward / total, 100 * backward / total,
+                100 * step / total);
+    std::filesystem::remove_all(dir);
+  }
+  return 0;
+}
