@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <limits>
@@ -119,6 +120,7 @@ GenerationOutput beam_search(Seq2SeqModel& model, const at::Tensor& encoded_in, 
   std::vector<bool> done(batch, false);
   std::unique_ptr<DecoderCache> cache;
   const int64_t decoder_prompt_len = 1;
+  double bookkeeping = 0;
 
   while (true) {
     int64_t cur_len = sequences.size(1);
@@ -129,17 +131,21 @@ GenerationOutput beam_search(Seq2SeqModel& model, const at::Tensor& encoded_in, 
     auto scores = (log_probs + beam_scores.unsqueeze(1)).view({batch, beams * vocab});
     auto top = at::topk(scores, 2 * beams, 1, true, true);
     auto top_scores = std::get<0>(top).cpu(), top_ids = std::get<1>(top).cpu();
-    auto seq_cpu = sequences.cpu();
+    auto seq_cpu = sequences.cpu().contiguous();
+    auto bookkeeping_start = std::chrono::steady_clock::now();
+    // Per-candidate bookkeeping on raw accessors: tensor indexing per element
+    // would cost more than the decoder step itself at batch 16.
     auto next_scores = at::zeros({batch, beams}, at::kFloat);
-    auto next_tokens = at::zeros({batch, beams}, at::kLong);
+    auto next_tokens = at::full({batch, beams}, special.pad, at::kLong);
     auto next_indices = at::zeros({batch, beams}, at::kLong);
+    auto ns = next_scores.accessor<float, 2>();
+    auto nt = next_tokens.accessor<int64_t, 2>();
+    auto ni = next_indices.accessor<int64_t, 2>();
     auto s_acc = top_scores.accessor<float, 2>();
     auto i_acc = top_ids.accessor<int64_t, 2>();
+    const int64_t* rows = seq_cpu.data_ptr<int64_t>();
     for (int64_t b = 0; b < batch; ++b) {
-      if (done[b]) {
-        next_tokens[b].fill_(special.pad);
-        continue;
-      }
+      if (done[b]) continue;
       int64_t beam_idx = 0;
       for (int64_t rank = 0; rank < 2 * beams; ++rank) {
         int64_t token = i_acc[b][rank] % vocab;
@@ -147,14 +153,13 @@ GenerationOutput beam_search(Seq2SeqModel& model, const at::Tensor& encoded_in, 
         double score = s_acc[b][rank];
         if (token == special.eos) {
           if (rank >= beams) continue;  // not among the top num_beams: not a finished hypothesis
-          auto row = seq_cpu[source];
-          std::vector<int64_t> tokens(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + row.numel());
+          std::vector<int64_t> tokens(rows + source * cur_len, rows + (source + 1) * cur_len);
           // HF counts the EOS about to be appended: cur_len + 1 - prompt.
           finished[b].add(std::move(tokens), score, cur_len + 1 - decoder_prompt_len);
         } else {
-          next_scores[b][beam_idx] = score;
-          next_tokens[b][beam_idx] = token;
-          next_indices[b][beam_idx] = source;
+          ns[b][beam_idx] = static_cast<float>(score);
+          nt[b][beam_idx] = token;
+          ni[b][beam_idx] = source;
           if (++beam_idx == beams) break;
         }
       }
@@ -162,6 +167,7 @@ GenerationOutput beam_search(Seq2SeqModel& model, const at::Tensor& encoded_in, 
       for (int64_t rank = 1; rank < 2 * beams; ++rank) best = std::max(best, static_cast<double>(s_acc[b][rank]));
       done[b] = done[b] || finished[b].is_done(best, cur_len + 1 - decoder_prompt_len);
     }
+    bookkeeping += std::chrono::duration<double>(std::chrono::steady_clock::now() - bookkeeping_start).count();
     auto indices = next_indices.view({-1}).to(encoded.device());
     sequences = at::cat({sequences.index_select(0, indices), next_tokens.view({-1, 1}).to(encoded.device())}, 1);
     beam_scores = next_scores.view({-1}).to(encoded.device());
@@ -171,6 +177,7 @@ GenerationOutput beam_search(Seq2SeqModel& model, const at::Tensor& encoded_in, 
   }
 
   // Finalize: the open beams compete with the finished ones.
+  auto finalize_start = std::chrono::steady_clock::now();
   auto seq_cpu = sequences.cpu();
   auto final_scores = beam_scores.cpu();
   std::vector<Hypothesis> best(batch);
@@ -200,6 +207,8 @@ GenerationOutput beam_search(Seq2SeqModel& model, const at::Tensor& encoded_in, 
     out.sequences_scores[b] = best[b].score;
   }
   out.sequences = out.sequences.to(encoded.device());
+  out.bookkeeping_seconds =
+      bookkeeping + std::chrono::duration<double>(std::chrono::steady_clock::now() - finalize_start).count();
   return out;
 }
 

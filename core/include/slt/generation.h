@@ -29,6 +29,9 @@ struct GenerationOutput {
   at::Tensor sequences;        // [B, L] int64, starting with the decoder start token
   at::Tensor sequences_scores;  // [B] beam search: length-normalised score of each returned beam
   std::vector<at::Tensor> scores;  // greedy with output_scores: [B, vocab] per step
+  // Wall time spent in the search's own C++ code (candidate bookkeeping,
+  // finished hypotheses), i.e. outside LibTorch tensor operations.
+  double bookkeeping_seconds = 0;
 };
 
 // The generation defaults of a Hugging Face folder (generation_config.json,

@@ -85,9 +85,11 @@ torch::Tensor AttentionImpl::shape(const torch::Tensor& x) const {
   return x.view({x.size(0), -1, n_heads, d_kv}).transpose(1, 2);
 }
 
-torch::Tensor AttentionImpl::compute_bias(int64_t query_length, int64_t key_length) {
+torch::Tensor AttentionImpl::compute_bias(int64_t query_length, int64_t key_length, int64_t query_offset) {
   auto device = relative_attention_bias->weight.device();
-  auto context = torch::arange(query_length, torch::TensorOptions().dtype(torch::kLong).device(device)).unsqueeze(1);
+  auto context = torch::arange(query_offset, query_offset + query_length,
+                               torch::TensorOptions().dtype(torch::kLong).device(device))
+                     .unsqueeze(1);
   auto memory = torch::arange(key_length, torch::TensorOptions().dtype(torch::kLong).device(device)).unsqueeze(0);
   auto relative = memory - context;
   // Mesh TensorFlow's relative position buckets.
@@ -290,8 +292,7 @@ torch::Tensor SignT5::decode_step(const torch::Tensor& tokens, const torch::Tens
   auto hidden = torch::dropout(shared->forward(tokens.unsqueeze(1)), config_.dropout_rate, is_training());
   int64_t position = cache.length;
   // The relative bias of the newest query against every position so far.
-  auto self_bias = decoder_blocks[0]->self_attention->compute_bias(position + 1, position + 1)
-                       .narrow(2, position, 1);
+  auto self_bias = decoder_blocks[0]->self_attention->compute_bias(1, position + 1, position);
   auto cross_bias = mask_bias(encoder_mask);
   for (size_t i = 0; i < decoder_blocks.size(); ++i) {
     auto& sa = *decoder_blocks[i]->self_attention;

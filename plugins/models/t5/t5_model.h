@@ -32,7 +32,9 @@ TORCH_MODULE(RMSNorm);
 
 struct AttentionImpl : torch::nn::Module {
   AttentionImpl(const T5Config& c, bool is_decoder, bool has_relative_attention_bias);
-  torch::Tensor compute_bias(int64_t query_length, int64_t key_length);
+  // Relative position bias [1, H, Q, K] for queries at positions
+  // query_offset .. query_offset + Q - 1 against keys 0 .. K - 1.
+  torch::Tensor compute_bias(int64_t query_length, int64_t key_length, int64_t query_offset = 0);
   // hidden [B,Q,D]; keys/values [B,H,K,dk] already projected; `bias` [1|B,H,Q,K] added to the scores.
   torch::Tensor attend(const torch::Tensor& query, const torch::Tensor& keys, const torch::Tensor& values,
                        const torch::Tensor& bias);
