@@ -17,6 +17,7 @@ extern "C" {
 #include <thread>
 
 #include "hf_slow.h"
+#include "slt/app.h"
 #include "slt/errors.h"
 #include "slt/log.h"
 #include "slt/tensor_io.h"
@@ -287,13 +288,5 @@ int run(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   slt::setup_logging("info");
-  try {
-    return run(argc, argv);
-  } catch (const slt::Error& e) {
-    std::cerr << "slt-data: error: " << e.what() << "\n";
-    return e.exit_code();
-  } catch (const std::exception& e) {
-    std::cerr << "slt-data: internal error: " << e.what() << "\n";
-    return 1;
-  }
+  return slt::run_app("slt-data", run, argc, argv);
 }

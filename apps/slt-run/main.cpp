@@ -10,6 +10,7 @@
 #include "slt/compose.h"
 #include "slt/describe.h"
 #include "slt/doctor.h"
+#include "slt/app.h"
 #include "slt/errors.h"
 #include "slt/log.h"
 #include "slt/plugin_loader.h"
@@ -181,13 +182,5 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const slt::Error& e) {
-    std::cerr << "slt-run: error: " << e.what() << "\n";
-    return e.exit_code();
-  } catch (const std::exception& e) {
-    std::cerr << "slt-run: internal error: " << e.what() << "\n";
-    return 1;
-  }
+  return slt::run_app("slt-run", run, argc, argv);
 }

@@ -7,6 +7,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "slt/app.h"
 #include "slt/errors.h"
 #include "slt/metrics.h"
 #include "slt/unicode.h"
@@ -113,13 +114,5 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const slt::Error& e) {
-    std::cerr << "slt-score: error: " << e.what() << "\n";
-    return e.exit_code();
-  } catch (const std::exception& e) {
-    std::cerr << "slt-score: internal error: " << e.what() << "\n";
-    return 1;
-  }
+  return slt::run_app("slt-score", run, argc, argv);
 }

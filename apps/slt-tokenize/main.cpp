@@ -6,6 +6,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "slt/app.h"
 #include "slt/errors.h"
 #include "slt/log.h"
 #include "slt/plugin_loader.h"
@@ -77,13 +78,5 @@ int run(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   slt::setup_logging("warn");
-  try {
-    return run(argc, argv);
-  } catch (const slt::Error& e) {
-    std::cerr << "slt-tokenize: error: " << e.what() << "\n";
-    return e.exit_code();
-  } catch (const std::exception& e) {
-    std::cerr << "slt-tokenize: internal error: " << e.what() << "\n";
-    return 1;
-  }
+  return slt::run_app("slt-tokenize", run, argc, argv);
 }

@@ -12,6 +12,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "slt/app.h"
 #include "slt/errors.h"
 #include "slt/generation.h"
 #include "slt/log.h"
@@ -155,13 +156,5 @@ int run(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   slt::setup_logging("warn");
-  try {
-    return run(argc, argv);
-  } catch (const slt::Error& e) {
-    std::cerr << "slt-translate: error: " << e.what() << "\n";
-    return e.exit_code();
-  } catch (const std::exception& e) {
-    std::cerr << "slt-translate: internal error: " << e.what() << "\n";
-    return 1;
-  }
+  return slt::run_app("slt-translate", run, argc, argv);
 }
