@@ -303,3 +303,31 @@ TEST_CASE("slt-translate turns a features file into the reference model's senten
   auto missing = run_command(std::string(SLT_TRANSLATE_EXE) + " --model /nonexistent/model " + features);
   CHECK(missing.exit_code == 2);
 }
+
+TEST_CASE("slt-translate runs a run folder: config.yaml + a reference-style best_model.pth", "[cli][models]") {
+  TempDir dir;
+  std::string tarres = std::string(SLT_FIXTURES_DIR) + "/hiera/tarres";
+  auto fixture = slt::load_yaml_file(tarres + "/tarres.json");
+  // A run folder as the reference leaves it: the resolved config and the checkpoint.
+  slt::ConfigNode config = slt::ConfigNode::map();
+  for (const auto& [key, value] : fixture.at("cfg_model")->items()) config.set("model." + key, value);
+  config.set("model.name_or_path", tarres);
+  config.set("fairseq", true);
+  std::ofstream(dir.path() / "config.yaml") << config.to_yaml();
+  std::filesystem::copy_file(tarres + "/tarres_tiny_checkpoint.pth", dir.path() / "best_model.pth");
+  // The fourth evaluation sample, alone with its own length.
+  auto inputs = slt::load_pt(tarres + "/tarres_inputs.pt").toGenericDict();
+  int64_t length = fixture.at("source_lengths")->elements()[3].as_int();
+  auto features = (dir.path() / "sample.pt").string();
+  slt::save_pt(features, inputs.at("source").toTensor()[3].narrow(0, 0, length).contiguous());
+  auto r = run_command(std::string(SLT_TRANSLATE_EXE) + " --model " + dir.path().string() + " --json " + features);
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  auto parsed = slt::parse_yaml(r.output, "slt-translate --json");
+  const auto& ids = parsed.at("ids")->elements();
+  const auto& expected = fixture.at("generated_tokens")->elements()[3].elements();
+  REQUIRE(ids.size() == expected.size());
+  for (size_t j = 0; j < ids.size(); ++j) CHECK(ids[j].as_int() == expected[j].as_int());
+  // Lower-cased model: the decoded text is the reference's batch_decode.
+  CHECK(parsed.at("text")->as_string() == fixture.at("decoded")->elements()[3].as_string());
+}
