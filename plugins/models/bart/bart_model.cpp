@@ -47,14 +47,6 @@ BartConfig BartConfig::from_json(const nlohmann::json& j) {
 
 namespace {
 
-torch::Tensor activation(const torch::Tensor& x, const std::string& name) {
-  if (name == "relu") return torch::relu(x);
-  if (name == "silu") return torch::silu(x);
-  if (name == "gelu_new")
-    return 0.5 * x * (1.0 + torch::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * torch::pow(x, 3.0))));
-  return torch::gelu(x);
-}
-
 torch::Tensor mask_bias(const torch::Tensor& mask) {
   return (1.0 - mask.to(torch::kFloat)).mul(std::numeric_limits<float>::lowest()).unsqueeze(1).unsqueeze(1);
 }
@@ -62,41 +54,6 @@ torch::Tensor mask_bias(const torch::Tensor& mask) {
 torch::nn::LayerNorm layer_norm(int64_t d) { return torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}).eps(1e-5)); }
 
 }  // namespace
-
-AttentionImpl::AttentionImpl(int64_t dim, int64_t heads_, double dropout_)
-    : heads(heads_), head_dim(dim / heads_), dropout(dropout_) {
-  k_proj = register_module("k_proj", torch::nn::Linear(dim, dim));
-  v_proj = register_module("v_proj", torch::nn::Linear(dim, dim));
-  q_proj = register_module("q_proj", torch::nn::Linear(dim, dim));
-  out_proj = register_module("out_proj", torch::nn::Linear(dim, dim));
-}
-
-torch::Tensor AttentionImpl::shape(const torch::Tensor& x) const {
-  return x.view({x.size(0), -1, heads, head_dim}).transpose(1, 2);
-}
-
-torch::Tensor AttentionImpl::attend(const torch::Tensor& query, const torch::Tensor& keys, const torch::Tensor& values,
-                                    const torch::Tensor& bias) {
-  auto q = shape(q_proj->forward(query) * std::pow(static_cast<double>(head_dim), -0.5));
-  auto weights = torch::softmax(torch::matmul(q, keys.transpose(2, 3)) + bias, -1);
-  weights = torch::dropout(weights, dropout, is_training());
-  auto out = torch::matmul(weights, values).transpose(1, 2).contiguous();
-  return out_proj->forward(out.view({out.size(0), -1, heads * head_dim}));
-}
-
-LayerImpl::LayerImpl(const BartConfig& c, bool is_decoder) {
-  int64_t heads = is_decoder ? c.decoder_attention_heads : c.encoder_attention_heads;
-  int64_t ffn = is_decoder ? c.decoder_ffn_dim : c.encoder_ffn_dim;
-  self_attn = register_module("self_attn", Attention(c.d_model, heads, c.attention_dropout));
-  self_attn_layer_norm = register_module("self_attn_layer_norm", layer_norm(c.d_model));
-  if (is_decoder) {
-    encoder_attn = register_module("encoder_attn", Attention(c.d_model, heads, c.attention_dropout));
-    encoder_attn_layer_norm = register_module("encoder_attn_layer_norm", layer_norm(c.d_model));
-  }
-  fc1 = register_module("fc1", torch::nn::Linear(c.d_model, ffn));
-  fc2 = register_module("fc2", torch::nn::Linear(ffn, c.d_model));
-  final_layer_norm = register_module("final_layer_norm", layer_norm(c.d_model));
-}
 
 void BartCache::reorder(const torch::Tensor& indices) {
   for (auto* list : {&self_k, &self_v, &cross_k, &cross_v})
@@ -114,8 +71,14 @@ SignBart::SignBart(BartConfig config) : torch::nn::Module("SignBartForConditiona
   // BART offsets positions by 2 (a leftover of fairseq's padding_idx).
   encoder_positions = encoder->register_module("embed_positions", torch::nn::Embedding(c.max_position_embeddings + 2, c.d_model));
   auto encoder_list = encoder->register_module("layers", torch::nn::ModuleList());
+  models::LayerOptions encoder_options{c.d_model, c.encoder_attention_heads, c.encoder_ffn_dim, c.dropout,
+                                       c.attention_dropout, c.activation_dropout, c.activation_function,
+                                       c.normalize_before};
+  models::LayerOptions decoder_options = encoder_options;
+  decoder_options.heads = c.decoder_attention_heads;
+  decoder_options.ffn_dim = c.decoder_ffn_dim;
   for (int64_t i = 0; i < c.encoder_layers; ++i) {
-    encoder_layers.push_back(Layer(c, false));
+    encoder_layers.push_back(models::TransformerLayer(encoder_options, false));
     encoder_list->push_back(encoder_layers.back());
   }
   encoder_layernorm_embedding = encoder->register_module("layernorm_embedding", layer_norm(c.d_model));
@@ -124,7 +87,7 @@ SignBart::SignBart(BartConfig config) : torch::nn::Module("SignBartForConditiona
   decoder_positions = decoder->register_module("embed_positions", torch::nn::Embedding(c.max_position_embeddings + 2, c.d_model));
   auto decoder_list = decoder->register_module("layers", torch::nn::ModuleList());
   for (int64_t i = 0; i < c.decoder_layers; ++i) {
-    decoder_layers.push_back(Layer(c, true));
+    decoder_layers.push_back(models::TransformerLayer(decoder_options, true));
     decoder_list->push_back(decoder_layers.back());
   }
   decoder_layernorm_embedding = decoder->register_module("layernorm_embedding", layer_norm(c.d_model));
@@ -151,40 +114,13 @@ void SignBart::reinit_weights() {
   feature_proj_scale.fill_(1.0);
 }
 
-torch::Tensor SignBart::layer_forward(LayerImpl& layer, torch::Tensor hidden, const torch::Tensor& self_k,
-                                      const torch::Tensor& self_v, const torch::Tensor& self_bias,
-                                      const torch::Tensor& cross_k, const torch::Tensor& cross_v,
-                                      const torch::Tensor& cross_bias) {
-  const BartConfig& c = config_;
-  const bool pre = c.normalize_before, train = is_training();
-  auto sublayer = [&](torch::nn::LayerNorm& norm, const std::function<torch::Tensor(const torch::Tensor&)>& body) {
-    auto residual = hidden;
-    auto x = pre ? norm->forward(hidden) : hidden;
-    x = residual + torch::dropout(body(x), c.dropout, train);
-    hidden = pre ? x : norm->forward(x);
-  };
-  sublayer(layer.self_attn_layer_norm, [&](const torch::Tensor& x) {
-    auto k = self_k.defined() ? self_k : layer.self_attn->shape(layer.self_attn->k_proj->forward(x));
-    auto v = self_v.defined() ? self_v : layer.self_attn->shape(layer.self_attn->v_proj->forward(x));
-    return layer.self_attn->attend(x, k, v, self_bias);
-  });
-  if (layer.encoder_attn)
-    sublayer(layer.encoder_attn_layer_norm,
-             [&](const torch::Tensor& x) { return layer.encoder_attn->attend(x, cross_k, cross_v, cross_bias); });
-  sublayer(layer.final_layer_norm, [&](const torch::Tensor& x) {
-    auto h = torch::dropout(activation(layer.fc1->forward(x), c.activation_function), c.activation_dropout, train);
-    return layer.fc2->forward(h);
-  });
-  return hidden;
-}
-
 torch::Tensor SignBart::encode(const torch::Tensor& features, const torch::Tensor& mask) {
   auto embeds = feature_proj_scale * feature_proj->forward(features);
   auto positions = torch::arange(features.size(1), torch::TensorOptions().dtype(torch::kLong).device(features.device())) + 2;
   auto hidden = encoder_layernorm_embedding->forward(embeds + encoder_positions->forward(positions).unsqueeze(0));
   hidden = torch::dropout(hidden, config_.dropout, is_training());
   auto bias = mask_bias(mask);
-  for (auto& layer : encoder_layers) hidden = layer_forward(*layer, hidden, {}, {}, bias, {}, {}, {});
+  for (auto& layer : encoder_layers) hidden = layer->forward(hidden, {}, {}, bias, {}, {}, {});
   return encoder_final ? encoder_final->forward(hidden) : hidden;
 }
 
@@ -209,8 +145,8 @@ torch::Tensor SignBart::decode(const torch::Tensor& decoder_input_ids, const tor
   auto cross_bias = mask_bias(encoder_mask);
   for (auto& layer : decoder_layers) {
     auto& ea = *layer->encoder_attn;
-    hidden = layer_forward(*layer, hidden, {}, {}, self_bias, ea.shape(ea.k_proj->forward(encoder_hidden)),
-                           ea.shape(ea.v_proj->forward(encoder_hidden)), cross_bias);
+    hidden = layer->forward(hidden, {}, {}, self_bias, ea.shape(ea.k_proj->forward(encoder_hidden)),
+                            ea.shape(ea.v_proj->forward(encoder_hidden)), cross_bias);
   }
   return logits(hidden);
 }
@@ -229,16 +165,12 @@ torch::Tensor SignBart::decode_step(const torch::Tensor& tokens, const torch::Te
   auto hidden = embed_decoder(tokens.unsqueeze(1), cache.length);
   auto zero_bias = torch::zeros({1, 1, 1, 1}, hidden.options());
   auto cross_bias = mask_bias(encoder_mask);
-  const bool pre = config_.normalize_before;
   for (size_t i = 0; i < decoder_layers.size(); ++i) {
-    auto& layer = *decoder_layers[i];
-    auto normed = pre ? layer.self_attn_layer_norm->forward(hidden) : hidden;
-    auto k = layer.self_attn->shape(layer.self_attn->k_proj->forward(normed));
-    auto v = layer.self_attn->shape(layer.self_attn->v_proj->forward(normed));
+    auto [k, v] = decoder_layers[i]->self_keys_values(hidden);
     cache.self_k[i] = cache.self_k[i].defined() ? torch::cat({cache.self_k[i], k}, 2) : k;
     cache.self_v[i] = cache.self_v[i].defined() ? torch::cat({cache.self_v[i], v}, 2) : v;
-    hidden = layer_forward(layer, hidden, cache.self_k[i], cache.self_v[i], zero_bias, cache.cross_k[i], cache.cross_v[i],
-                           cross_bias);
+    hidden = decoder_layers[i]->forward(hidden, cache.self_k[i], cache.self_v[i], zero_bias, cache.cross_k[i],
+                                        cache.cross_v[i], cross_bias);
   }
   ++cache.length;
   return logits(hidden).squeeze(1);

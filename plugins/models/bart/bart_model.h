@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "slt/model.h"
+#include "transformer_layer.h"
 
 namespace slt::bart {
 
@@ -21,25 +22,6 @@ struct BartConfig {
 
   static BartConfig from_json(const nlohmann::json& j);
 };
-
-struct AttentionImpl : torch::nn::Module {
-  AttentionImpl(int64_t dim, int64_t heads, double dropout);
-  torch::Tensor shape(const torch::Tensor& x) const;  // [B,L,D] -> [B,H,L,dh]
-  torch::Tensor attend(const torch::Tensor& query, const torch::Tensor& keys, const torch::Tensor& values,
-                       const torch::Tensor& bias);
-  torch::nn::Linear k_proj{nullptr}, v_proj{nullptr}, q_proj{nullptr}, out_proj{nullptr};
-  int64_t heads, head_dim;
-  double dropout;
-};
-TORCH_MODULE(Attention);
-
-struct LayerImpl : torch::nn::Module {
-  LayerImpl(const BartConfig& c, bool is_decoder);
-  Attention self_attn{nullptr}, encoder_attn{nullptr};
-  torch::nn::LayerNorm self_attn_layer_norm{nullptr}, encoder_attn_layer_norm{nullptr}, final_layer_norm{nullptr};
-  torch::nn::Linear fc1{nullptr}, fc2{nullptr};
-};
-TORCH_MODULE(Layer);
 
 struct BartCache : DecoderCache {
   std::vector<torch::Tensor> self_k, self_v, cross_k, cross_v;
@@ -63,9 +45,6 @@ class SignBart : public torch::nn::Module {
   void reinit_weights();
 
  private:
-  torch::Tensor layer_forward(LayerImpl& layer, torch::Tensor hidden, const torch::Tensor& self_k,
-                              const torch::Tensor& self_v, const torch::Tensor& self_bias, const torch::Tensor& cross_k,
-                              const torch::Tensor& cross_v, const torch::Tensor& cross_bias);
   torch::Tensor embed_decoder(const torch::Tensor& ids, int64_t past);
   torch::Tensor logits(torch::Tensor hidden);
 
@@ -75,7 +54,7 @@ class SignBart : public torch::nn::Module {
   torch::Tensor feature_proj_scale, final_logits_bias;
   torch::nn::LayerNorm encoder_layernorm_embedding{nullptr}, decoder_layernorm_embedding{nullptr};
   torch::nn::LayerNorm encoder_final{nullptr}, decoder_final{nullptr};  // mBART only
-  std::vector<Layer> encoder_layers, decoder_layers;
+  std::vector<models::TransformerLayer> encoder_layers, decoder_layers;
 };
 
 }  // namespace slt::bart

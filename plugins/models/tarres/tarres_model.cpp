@@ -55,12 +55,6 @@ namespace {
 
 torch::nn::LayerNorm layer_norm(int64_t d) { return torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}).eps(1e-5)); }
 
-torch::Tensor activation(const torch::Tensor& x, const std::string& name) {
-  if (name == "gelu") return torch::gelu(x);
-  if (name == "tanh") return torch::tanh(x);
-  return torch::relu(x);
-}
-
 // -inf where `padding` [B,K] is true, as an additive [B,1,1,K] bias.
 torch::Tensor padding_bias(const torch::Tensor& padding) {
   return torch::zeros(padding.sizes(), torch::kFloat).to(padding.device())
@@ -87,43 +81,6 @@ torch::Tensor sinusoidal_positions(const torch::Tensor& positions, int64_t dim, 
   return table.masked_fill(positions.eq(padding_idx).unsqueeze(-1), 0.0);
 }
 
-AttentionImpl::AttentionImpl(int64_t dim, int64_t heads_, double dropout_)
-    : heads(heads_), head_dim(dim / heads_), dropout(dropout_) {
-  k_proj = register_module("k_proj", torch::nn::Linear(dim, dim));
-  v_proj = register_module("v_proj", torch::nn::Linear(dim, dim));
-  q_proj = register_module("q_proj", torch::nn::Linear(dim, dim));
-  out_proj = register_module("out_proj", torch::nn::Linear(dim, dim));
-}
-
-torch::Tensor AttentionImpl::shape(const torch::Tensor& x) const {
-  return x.view({x.size(0), -1, heads, head_dim}).transpose(1, 2);
-}
-
-torch::Tensor AttentionImpl::attend(const torch::Tensor& query, const torch::Tensor& keys, const torch::Tensor& values,
-                                    const torch::Tensor& bias) {
-  auto q = shape(q_proj->forward(query) * std::pow(static_cast<double>(head_dim), -0.5));
-  auto scores = torch::matmul(q, keys.transpose(2, 3));
-  if (bias.defined()) scores = scores + bias;
-  auto weights = torch::dropout(torch::softmax(scores.to(torch::kFloat), -1).to(scores.scalar_type()), dropout, is_training());
-  auto out = torch::matmul(weights, values).transpose(1, 2).contiguous();
-  return out_proj->forward(out.view({out.size(0), -1, heads * head_dim}));
-}
-
-LayerImpl::LayerImpl(const TarresConfig& c, bool is_decoder) {
-  int64_t dim = is_decoder ? c.decoder_embed_dim : c.encoder_embed_dim;
-  int64_t heads = is_decoder ? c.decoder_attention_heads : c.encoder_attention_heads;
-  int64_t ffn = is_decoder ? c.decoder_ffn_embed_dim : c.encoder_ffn_embed_dim;
-  self_attn = register_module("self_attn", Attention(dim, heads, c.attention_dropout));
-  self_attn_layer_norm = register_module("self_attn_layer_norm", layer_norm(dim));
-  if (is_decoder) {
-    encoder_attn = register_module("encoder_attn", Attention(dim, heads, c.attention_dropout));
-    encoder_attn_layer_norm = register_module("encoder_attn_layer_norm", layer_norm(dim));
-  }
-  fc1 = register_module("fc1", torch::nn::Linear(dim, ffn));
-  fc2 = register_module("fc2", torch::nn::Linear(ffn, dim));
-  final_layer_norm = register_module("final_layer_norm", layer_norm(dim));
-}
-
 void TarresCache::reorder(const torch::Tensor& indices) {
   for (auto* list : {&self_k, &self_v, &cross_k, &cross_v})
     for (auto& t : *list) t = t.index_select(0, indices);
@@ -137,8 +94,14 @@ Sign2Text::Sign2Text(TarresConfig config) : torch::nn::Module("Sign2TextTransfor
   auto encoder = transformer->register_module("encoder", std::make_shared<torch::nn::Module>());
   feat_proj = encoder->register_module("feat_proj", torch::nn::Linear(c.feature_dim, c.encoder_embed_dim));
   auto encoder_list = encoder->register_module("transformer_layers", torch::nn::ModuleList());
+  models::LayerOptions encoder_options{c.encoder_embed_dim, c.encoder_attention_heads, c.encoder_ffn_embed_dim,
+                                       c.dropout, c.attention_dropout, c.activation_dropout, c.activation_fn,
+                                       c.encoder_normalize_before};
+  models::LayerOptions decoder_options{c.decoder_embed_dim, c.decoder_attention_heads, c.decoder_ffn_embed_dim,
+                                       c.dropout, c.attention_dropout, c.activation_dropout, c.activation_fn,
+                                       c.decoder_normalize_before};
   for (int64_t i = 0; i < c.encoder_layers; ++i) {
-    encoder_layers.push_back(Layer(c, false));
+    encoder_layers.push_back(models::TransformerLayer(encoder_options, false));
     encoder_list->push_back(encoder_layers.back());
   }
   if (c.encoder_normalize_before) encoder_layer_norm = encoder->register_module("layer_norm", layer_norm(c.encoder_embed_dim));
@@ -149,7 +112,7 @@ Sign2Text::Sign2Text(TarresConfig config) : torch::nn::Module("Sign2TextTransfor
   if (c.layernorm_embedding) layernorm_embedding = decoder->register_module("layernorm_embedding", layer_norm(c.decoder_embed_dim));
   auto decoder_list = decoder->register_module("layers", torch::nn::ModuleList());
   for (int64_t i = 0; i < c.decoder_layers; ++i) {
-    decoder_layers.push_back(Layer(c, true));
+    decoder_layers.push_back(models::TransformerLayer(decoder_options, true));
     decoder_list->push_back(decoder_layers.back());
   }
   if (c.decoder_normalize_before) decoder_layer_norm = decoder->register_module("layer_norm", layer_norm(c.decoder_embed_dim));
@@ -176,33 +139,6 @@ void Sign2Text::reinit_weights() {
   }
 }
 
-torch::Tensor Sign2Text::layer_forward(LayerImpl& layer, torch::Tensor x, const torch::Tensor& self_k,
-                                       const torch::Tensor& self_v, const torch::Tensor& self_bias,
-                                       const torch::Tensor& cross_k, const torch::Tensor& cross_v,
-                                       const torch::Tensor& cross_bias, bool pre) {
-  const TarresConfig& c = config_;
-  const bool train = is_training();
-  auto sublayer = [&](torch::nn::LayerNorm& norm, const std::function<torch::Tensor(const torch::Tensor&)>& body) {
-    auto residual = x;
-    auto h = pre ? norm->forward(x) : x;
-    h = residual + torch::dropout(body(h), c.dropout, train);
-    x = pre ? h : norm->forward(h);
-  };
-  sublayer(layer.self_attn_layer_norm, [&](const torch::Tensor& h) {
-    auto k = self_k.defined() ? self_k : layer.self_attn->shape(layer.self_attn->k_proj->forward(h));
-    auto v = self_v.defined() ? self_v : layer.self_attn->shape(layer.self_attn->v_proj->forward(h));
-    return layer.self_attn->attend(h, k, v, self_bias);
-  });
-  if (layer.encoder_attn)
-    sublayer(layer.encoder_attn_layer_norm,
-             [&](const torch::Tensor& h) { return layer.encoder_attn->attend(h, cross_k, cross_v, cross_bias); });
-  sublayer(layer.final_layer_norm, [&](const torch::Tensor& h) {
-    auto a = torch::dropout(activation(layer.fc1->forward(h), c.activation_fn), c.activation_dropout, train);
-    return layer.fc2->forward(a);
-  });
-  return x;
-}
-
 torch::Tensor Sign2Text::encode(const torch::Tensor& source, const torch::Tensor& padding_mask) {
   const TarresConfig& c = config_;
   double scale = c.no_scale_embedding ? 1.0 : std::sqrt(static_cast<double>(c.encoder_embed_dim));
@@ -212,7 +148,7 @@ torch::Tensor Sign2Text::encode(const torch::Tensor& source, const torch::Tensor
   auto bias = padding_bias(padding_mask);
   for (auto& layer : encoder_layers) {
     if (is_training() && c.encoder_layerdrop > 0 && torch::rand({1}).item<double>() < c.encoder_layerdrop) continue;
-    x = layer_forward(*layer, x, {}, {}, bias, {}, {}, {}, c.encoder_normalize_before);
+    x = layer->forward(x, {}, {}, bias, {}, {}, {});
   }
   return encoder_layer_norm ? encoder_layer_norm->forward(x) : x;
 }
@@ -243,8 +179,8 @@ torch::Tensor Sign2Text::decode(const torch::Tensor& prev_output_tokens, const t
   for (auto& layer : decoder_layers) {
     if (is_training() && c.decoder_layerdrop > 0 && torch::rand({1}).item<double>() < c.decoder_layerdrop) continue;
     auto& ea = *layer->encoder_attn;
-    x = layer_forward(*layer, x, {}, {}, self_bias, ea.shape(ea.k_proj->forward(encoder_out)),
-                      ea.shape(ea.v_proj->forward(encoder_out)), cross_bias, c.decoder_normalize_before);
+    x = layer->forward(x, {}, {}, self_bias, ea.shape(ea.k_proj->forward(encoder_out)),
+                       ea.shape(ea.v_proj->forward(encoder_out)), cross_bias);
   }
   return output(x);
 }
@@ -266,14 +202,10 @@ torch::Tensor Sign2Text::decode_step(const torch::Tensor& tokens, const torch::T
   auto x = embed_tokens_at(tokens.unsqueeze(1), positions);
   auto cross_bias = padding_mask.any().item<bool>() ? padding_bias(padding_mask) : torch::Tensor();
   for (size_t i = 0; i < decoder_layers.size(); ++i) {
-    auto& layer = *decoder_layers[i];
-    auto h = c.decoder_normalize_before ? layer.self_attn_layer_norm->forward(x) : x;
-    auto k = layer.self_attn->shape(layer.self_attn->k_proj->forward(h));
-    auto v = layer.self_attn->shape(layer.self_attn->v_proj->forward(h));
+    auto [k, v] = decoder_layers[i]->self_keys_values(x);
     cache.self_k[i] = cache.self_k[i].defined() ? torch::cat({cache.self_k[i], k}, 2) : k;
     cache.self_v[i] = cache.self_v[i].defined() ? torch::cat({cache.self_v[i], v}, 2) : v;
-    x = layer_forward(layer, x, cache.self_k[i], cache.self_v[i], {}, cache.cross_k[i], cache.cross_v[i], cross_bias,
-                      c.decoder_normalize_before);
+    x = decoder_layers[i]->forward(x, cache.self_k[i], cache.self_v[i], {}, cache.cross_k[i], cache.cross_v[i], cross_bias);
   }
   ++cache.length;
   return output(x).squeeze(1);

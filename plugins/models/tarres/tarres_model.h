@@ -8,6 +8,7 @@
 
 #include "slt/config.h"
 #include "slt/model.h"
+#include "transformer_layer.h"
 
 namespace slt::tarres {
 
@@ -25,27 +26,6 @@ struct TarresConfig {
   // From the run config's model.* keys (every encoder_*/decoder_* key of slt_tarres_fairseq.yaml).
   static TarresConfig from_run_config(const ConfigNode& config, int64_t vocab_size);
 };
-
-// fairseq's MultiheadAttention (q scaled by head_dim^-0.5, biases everywhere).
-struct AttentionImpl : torch::nn::Module {
-  AttentionImpl(int64_t dim, int64_t heads, double dropout);
-  torch::Tensor shape(const torch::Tensor& x) const;  // [B,L,D] -> [B,H,L,dh]
-  // `bias`: additive [1|B, 1|H, Q, K] (-inf where masked), may be undefined.
-  torch::Tensor attend(const torch::Tensor& query, const torch::Tensor& keys, const torch::Tensor& values,
-                       const torch::Tensor& bias);
-  torch::nn::Linear k_proj{nullptr}, v_proj{nullptr}, q_proj{nullptr}, out_proj{nullptr};
-  int64_t heads, head_dim;
-  double dropout;
-};
-TORCH_MODULE(Attention);
-
-struct LayerImpl : torch::nn::Module {
-  LayerImpl(const TarresConfig& c, bool is_decoder);
-  Attention self_attn{nullptr}, encoder_attn{nullptr};
-  torch::nn::LayerNorm self_attn_layer_norm{nullptr}, encoder_attn_layer_norm{nullptr}, final_layer_norm{nullptr};
-  torch::nn::Linear fc1{nullptr}, fc2{nullptr};
-};
-TORCH_MODULE(Layer);
 
 struct TarresCache : DecoderCache {
   std::vector<torch::Tensor> self_k, self_v, cross_k, cross_v;
@@ -70,15 +50,12 @@ class Sign2Text : public torch::nn::Module {
   void reinit_weights();
 
  private:
-  torch::Tensor layer_forward(LayerImpl& layer, torch::Tensor x, const torch::Tensor& self_k, const torch::Tensor& self_v,
-                              const torch::Tensor& self_bias, const torch::Tensor& cross_k, const torch::Tensor& cross_v,
-                              const torch::Tensor& cross_bias, bool normalize_before);
   torch::Tensor embed_tokens_at(const torch::Tensor& tokens, const torch::Tensor& positions);
   torch::Tensor output(torch::Tensor x);
 
   TarresConfig config_;
   torch::nn::Linear feat_proj{nullptr};
-  std::vector<Layer> encoder_layers, decoder_layers;
+  std::vector<models::TransformerLayer> encoder_layers, decoder_layers;
   torch::nn::LayerNorm encoder_layer_norm{nullptr}, decoder_layer_norm{nullptr}, layernorm_embedding{nullptr};
   torch::nn::Embedding embed_tokens{nullptr};
   torch::nn::Linear output_projection{nullptr};  // untied only

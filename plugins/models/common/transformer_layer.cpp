@@ -1,0 +1,82 @@
+#include "transformer_layer.h"
+
+#include <cmath>
+
+namespace slt::models {
+
+torch::Tensor activation(const torch::Tensor& x, const std::string& name) {
+  if (name == "relu") return torch::relu(x);
+  if (name == "silu") return torch::silu(x);
+  if (name == "tanh") return torch::tanh(x);
+  if (name == "gelu_new")
+    return 0.5 * x * (1.0 + torch::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * torch::pow(x, 3.0))));
+  return torch::gelu(x);
+}
+
+MultiheadAttentionImpl::MultiheadAttentionImpl(int64_t dim, int64_t heads_, double dropout_)
+    : heads(heads_), head_dim(dim / heads_), dropout(dropout_) {
+  k_proj = register_module("k_proj", torch::nn::Linear(dim, dim));
+  v_proj = register_module("v_proj", torch::nn::Linear(dim, dim));
+  q_proj = register_module("q_proj", torch::nn::Linear(dim, dim));
+  out_proj = register_module("out_proj", torch::nn::Linear(dim, dim));
+}
+
+torch::Tensor MultiheadAttentionImpl::shape(const torch::Tensor& x) const {
+  return x.view({x.size(0), -1, heads, head_dim}).transpose(1, 2);
+}
+
+torch::Tensor MultiheadAttentionImpl::attend(const torch::Tensor& query, const torch::Tensor& keys,
+                                             const torch::Tensor& values, const torch::Tensor& bias) {
+  auto q = shape(q_proj->forward(query) * std::pow(static_cast<double>(head_dim), -0.5));
+  auto scores = torch::matmul(q, keys.transpose(2, 3));
+  if (bias.defined()) scores = scores + bias;
+  auto weights = torch::softmax(scores.to(torch::kFloat), -1).to(scores.scalar_type());
+  weights = torch::dropout(weights, dropout, is_training());
+  auto out = torch::matmul(weights, values).transpose(1, 2).contiguous();
+  return out_proj->forward(out.view({out.size(0), -1, heads * head_dim}));
+}
+
+TransformerLayerImpl::TransformerLayerImpl(const LayerOptions& o, bool is_decoder) : options(o) {
+  auto norm = [&] { return torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.dim}).eps(o.layer_norm_eps)); };
+  self_attn = register_module("self_attn", MultiheadAttention(o.dim, o.heads, o.attention_dropout));
+  self_attn_layer_norm = register_module("self_attn_layer_norm", norm());
+  if (is_decoder) {
+    encoder_attn = register_module("encoder_attn", MultiheadAttention(o.dim, o.heads, o.attention_dropout));
+    encoder_attn_layer_norm = register_module("encoder_attn_layer_norm", norm());
+  }
+  fc1 = register_module("fc1", torch::nn::Linear(o.dim, o.ffn_dim));
+  fc2 = register_module("fc2", torch::nn::Linear(o.ffn_dim, o.dim));
+  final_layer_norm = register_module("final_layer_norm", norm());
+}
+
+std::pair<torch::Tensor, torch::Tensor> TransformerLayerImpl::self_keys_values(const torch::Tensor& x) {
+  auto h = options.normalize_before ? self_attn_layer_norm->forward(x) : x;
+  return {self_attn->shape(self_attn->k_proj->forward(h)), self_attn->shape(self_attn->v_proj->forward(h))};
+}
+
+torch::Tensor TransformerLayerImpl::forward(torch::Tensor x, const torch::Tensor& self_k, const torch::Tensor& self_v,
+                                            const torch::Tensor& self_bias, const torch::Tensor& cross_k,
+                                            const torch::Tensor& cross_v, const torch::Tensor& cross_bias) {
+  const bool pre = options.normalize_before, train = is_training();
+  auto sublayer = [&](torch::nn::LayerNorm& norm, const std::function<torch::Tensor(const torch::Tensor&)>& body) {
+    auto residual = x;
+    auto h = pre ? norm->forward(x) : x;
+    h = residual + torch::dropout(body(h), options.dropout, train);
+    x = pre ? h : norm->forward(h);
+  };
+  sublayer(self_attn_layer_norm, [&](const torch::Tensor& h) {
+    auto k = self_k.defined() ? self_k : self_attn->shape(self_attn->k_proj->forward(h));
+    auto v = self_v.defined() ? self_v : self_attn->shape(self_attn->v_proj->forward(h));
+    return self_attn->attend(h, k, v, self_bias);
+  });
+  if (encoder_attn)
+    sublayer(encoder_attn_layer_norm,
+             [&](const torch::Tensor& h) { return encoder_attn->attend(h, cross_k, cross_v, cross_bias); });
+  sublayer(final_layer_norm, [&](const torch::Tensor& h) {
+    auto a = torch::dropout(activation(fc1->forward(h), options.activation), options.activation_dropout, train);
+    return fc2->forward(a);
+  });
+  return x;
+}
+
+}  // namespace slt::models
