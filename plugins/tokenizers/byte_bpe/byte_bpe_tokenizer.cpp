@@ -167,13 +167,12 @@ class ByteBpeTokenizer : public slt::Tokenizer {
     unk_ = id_of(special("unk_token", "<unk>"));
     pad_ = id_of(special("pad_token", "<pad>"));
     for (int64_t id : {bos_, pad_, eos_, unk_})
-      if (id >= 0) add_token({decoder_.at(id), id, false, false, true});
+      if (id >= 0) added_.add({decoder_.at(id), id, false, false, true});
     std::string mask = special("mask_token", "<mask>");
-    if (encoder_.count(mask)) add_token({mask, encoder_.at(mask), true, false, true});
-    for (const auto& t : hf.added_tokens) add_token(t);
-    for (const auto& t : json_added_) add_token(t);
-    vocab_size_ = static_cast<int64_t>(encoder_.size());
-    for (const auto& t : added_) vocab_size_ = std::max(vocab_size_, t.id + 1);
+    if (encoder_.count(mask)) added_.add({mask, encoder_.at(mask), true, false, true});
+    for (const auto& t : hf.added_tokens) added_.add(t);
+    for (const auto& t : json_added_) added_.add(t);
+    vocab_size_ = std::max<int64_t>(static_cast<int64_t>(encoder_.size()), added_.max_id() + 1);
   }
 
   std::vector<std::string> tokenize(const std::string& raw) const override {
@@ -181,7 +180,7 @@ class ByteBpeTokenizer : public slt::Tokenizer {
     if (add_prefix_space_ && !text.empty() && !slt::unicode::is_python_space(slt::unicode::decode_utf8(text)[0]))
       text = " " + text;
     std::vector<std::string> tokens;
-    for (const auto& chunk : slt::hf::split_on_added_tokens(text, added_)) {
+    for (const auto& chunk : slt::hf::split_on_added_tokens(text, added_.list())) {
       if (chunk.added_id >= 0) {
         tokens.push_back(chunk.text);
         continue;
@@ -198,9 +197,8 @@ class ByteBpeTokenizer : public slt::Tokenizer {
   std::vector<int64_t> encode(const std::string& text, bool add_special_tokens, int64_t max_length) const override {
     std::vector<int64_t> ids;
     for (const auto& token : tokenize(text)) {
-      auto added = added_by_content_.find(token);
-      if (added != added_by_content_.end()) {
-        ids.push_back(added->second);
+      if (int64_t added = added_.id_of(token); added >= 0) {
+        ids.push_back(added);
         continue;
       }
       auto it = encoder_.find(token);
@@ -218,11 +216,12 @@ class ByteBpeTokenizer : public slt::Tokenizer {
   std::string decode(const std::vector<int64_t>& ids, bool skip_special_tokens) const override {
     std::string joined;
     for (int64_t id : ids) {
-      if (skip_special_tokens && special_ids_.count(id)) continue;
-      auto added = added_by_id_.find(id);
-      auto it = added != added_by_id_.end() ? decoder_.end() : decoder_.find(id);
-      if (added != added_by_id_.end()) joined += added->second;
-      else if (it != decoder_.end()) joined += it->second;
+      if (skip_special_tokens && added_.is_special(id)) continue;
+      if (const std::string* added = added_.content_of(id)) {
+        joined += *added;
+      } else if (auto it = decoder_.find(id); it != decoder_.end()) {
+        joined += it->second;
+      }
     }
     std::string bytes;
     for (char32_t c : slt::unicode::decode_utf8(joined)) {
@@ -304,22 +303,6 @@ class ByteBpeTokenizer : public slt::Tokenizer {
     return it == encoder_.end() ? -1 : it->second;
   }
 
-  void add_token(const slt::hf::AddedToken& token) {
-    for (auto& existing : added_) {
-      if (existing.id == token.id) {
-        existing = token;
-        added_by_content_[token.content] = token.id;
-        added_by_id_[token.id] = token.content;
-        if (token.special) special_ids_.insert(token.id);
-        return;
-      }
-    }
-    added_.push_back(token);
-    added_by_content_[token.content] = token.id;
-    added_by_id_[token.id] = token.content;
-    if (token.special) special_ids_.insert(token.id);
-  }
-
   // GPT-2's bpe(): merge the lowest-ranked adjacent pair until none is known.
   std::vector<std::string> bpe(const std::u32string& word) const {
     std::string key = slt::unicode::encode_utf8(word);
@@ -364,10 +347,8 @@ class ByteBpeTokenizer : public slt::Tokenizer {
   std::unordered_map<std::string, int64_t> encoder_;
   std::unordered_map<int64_t, std::string> decoder_;
   std::unordered_map<std::string, size_t> ranks_;
-  std::vector<slt::hf::AddedToken> added_, json_added_;
-  std::unordered_map<std::string, int64_t> added_by_content_;
-  std::unordered_map<int64_t, std::string> added_by_id_;
-  std::set<int64_t> special_ids_;
+  std::vector<slt::hf::AddedToken> json_added_;
+  slt::hf::AddedTokens added_;
   int64_t vocab_size_ = 0, bos_ = -1, eos_ = -1, unk_ = -1, pad_ = -1;
   mutable std::mutex cache_mutex_;
   mutable std::unordered_map<std::string, std::vector<std::string>> cache_;

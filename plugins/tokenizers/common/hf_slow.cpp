@@ -42,6 +42,44 @@ std::string python_lower(const std::string& text) {
   return out;
 }
 
+void AddedTokens::add(const AddedToken& token) {
+  for (auto& existing : tokens_) {
+    if (existing.id == token.id) {
+      by_content_.erase(existing.content);
+      existing = token;
+      by_content_[token.content] = token.id;
+      by_id_[token.id] = token.content;
+      if (token.special) special_ids_.insert(token.id);
+      return;
+    }
+  }
+  tokens_.push_back(token);
+  by_content_[token.content] = token.id;
+  by_id_[token.id] = token.content;
+  if (token.special) special_ids_.insert(token.id);
+}
+
+int64_t AddedTokens::id_of(const std::string& content) const {
+  auto it = by_content_.find(content);
+  return it == by_content_.end() ? -1 : it->second;
+}
+
+const std::string* AddedTokens::content_of(int64_t id) const {
+  auto it = by_id_.find(id);
+  return it == by_id_.end() ? nullptr : &it->second;
+}
+
+bool AddedTokens::is_special_content(const std::string& content) const {
+  int64_t id = id_of(content);
+  return id >= 0 && is_special(id);
+}
+
+int64_t AddedTokens::max_id() const {
+  int64_t m = -1;
+  for (const auto& t : tokens_) m = std::max(m, t.id);
+  return m;
+}
+
 std::vector<Chunk> split_on_added_tokens(const std::string& text, const std::vector<AddedToken>& added) {
   std::vector<Chunk> chunks;
   std::vector<const AddedToken*> matched;  // per chunk, nullptr for text

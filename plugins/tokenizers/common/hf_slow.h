@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <set>
+#include <unordered_map>
 #include <string>
 #include <vector>
 
@@ -18,6 +20,27 @@ struct AddedToken {
   bool lstrip = false;  // swallow whitespace on the left when splitting
   bool rstrip = false;  // ... and on the right
   bool special = true;
+};
+
+// The added tokens of a tokenizer, by content and by id; adding a token with
+// an id already present replaces it (tokenizer_config.json refines defaults).
+class AddedTokens {
+ public:
+  void add(const AddedToken& token);
+  const std::vector<AddedToken>& list() const { return tokens_; }
+  // -1 when `content` is not an added token.
+  int64_t id_of(const std::string& content) const;
+  // nullptr when `id` is not an added token.
+  const std::string* content_of(int64_t id) const;
+  bool is_special(int64_t id) const { return special_ids_.count(id) > 0; }
+  bool is_special_content(const std::string& content) const;
+  int64_t max_id() const;
+
+ private:
+  std::vector<AddedToken> tokens_;
+  std::unordered_map<std::string, int64_t> by_content_;
+  std::unordered_map<int64_t, std::string> by_id_;
+  std::set<int64_t> special_ids_;
 };
 
 // A chunk of input text: either an added token (id >= 0) or plain text.

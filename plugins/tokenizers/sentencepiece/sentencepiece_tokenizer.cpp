@@ -40,21 +40,21 @@ class SentencePieceTokenizer : public slt::Tokenizer {
     eos_ = model_.piece_to_id(special("eos_token", "</s>"));
     unk_ = model_.piece_to_id(special("unk_token", "<unk>"));
     pad_ = model_.piece_to_id(special("pad_token", "<pad>"));
-    for (int64_t id : {pad_, eos_, unk_}) add_token(slt::hf::AddedToken{model_.id_to_piece(static_cast<int32_t>(id)), id, false, false, true});
+    for (int64_t id : {pad_, eos_, unk_})
+      added_.add(slt::hf::AddedToken{model_.id_to_piece(static_cast<int32_t>(id)), id, false, false, true});
     // T5Tokenizer appends <extra_id_N> at sp_size + extra_ids - 1 - N.
     int64_t extra_ids = hf.extra_ids.value_or(100);
     for (int64_t n = 0; n < extra_ids; ++n)
-      add_token(slt::hf::AddedToken{"<extra_id_" + std::to_string(n) + ">", sp_size_ + extra_ids - 1 - n, true, true, true});
+      added_.add(slt::hf::AddedToken{"<extra_id_" + std::to_string(n) + ">", sp_size_ + extra_ids - 1 - n, true, true, true});
     // tokenizer_config.json knows best (flags and extra added tokens).
-    for (const auto& t : hf.added_tokens) add_token(t);
-    vocab_size_ = sp_size_;
-    for (const auto& t : added_) vocab_size_ = std::max(vocab_size_, t.id + 1);
+    for (const auto& t : hf.added_tokens) added_.add(t);
+    vocab_size_ = std::max<int64_t>(sp_size_, added_.max_id() + 1);
   }
 
   std::vector<std::string> tokenize(const std::string& raw) const override {
     std::string text = lower_case_ ? slt::hf::python_lower(raw) : raw;
     std::vector<std::string> tokens;
-    for (const auto& chunk : slt::hf::split_on_added_tokens(text, added_)) {
+    for (const auto& chunk : slt::hf::split_on_added_tokens(text, added_.list())) {
       if (chunk.added_id >= 0) {
         tokens.push_back(chunk.text);
         continue;
@@ -67,8 +67,8 @@ class SentencePieceTokenizer : public slt::Tokenizer {
   std::vector<int64_t> encode(const std::string& text, bool add_special_tokens, int64_t max_length) const override {
     std::vector<int64_t> ids;
     for (const auto& token : tokenize(text)) {
-      auto it = added_by_content_.find(token);
-      ids.push_back(it != added_by_content_.end() ? it->second : model_.piece_to_id(token));
+      int64_t added = added_.id_of(token);
+      ids.push_back(added >= 0 ? added : model_.piece_to_id(token));
     }
     int64_t room = max_length > 0 ? max_length - (add_special_tokens ? 1 : 0) : -1;
     if (room >= 0 && static_cast<int64_t>(ids.size()) > room) ids.resize(static_cast<size_t>(room));
@@ -85,11 +85,11 @@ class SentencePieceTokenizer : public slt::Tokenizer {
       current.clear();
     };
     for (int64_t id : ids) {
-      if (skip_special_tokens && special_ids_.count(id)) continue;
-      auto it = added_by_id_.find(id);
-      std::string token = it != added_by_id_.end() ? it->second : id < sp_size_ ? model_.id_to_piece(static_cast<int32_t>(id)) : "";
+      if (skip_special_tokens && added_.is_special(id)) continue;
+      const std::string* added = added_.content_of(id);
+      std::string token = added ? *added : id < sp_size_ ? model_.id_to_piece(static_cast<int32_t>(id)) : "";
       // Extra ids lie beyond the SentencePiece vocabulary: HF decodes them on their own.
-      if (id >= sp_size_ && it != added_by_id_.end()) {
+      if (id >= sp_size_ && added) {
         flush();
         sub_texts.push_back(token);
       } else {
@@ -109,23 +109,6 @@ class SentencePieceTokenizer : public slt::Tokenizer {
   int64_t unk_id() const override { return unk_; }
 
  private:
-  void add_token(const slt::hf::AddedToken& token) {
-    for (auto& existing : added_) {
-      if (existing.id == token.id) {
-        added_by_content_.erase(existing.content);
-        existing = token;
-        added_by_content_[token.content] = token.id;
-        added_by_id_[token.id] = token.content;
-        if (token.special) special_ids_.insert(token.id);
-        return;
-      }
-    }
-    added_.push_back(token);
-    added_by_content_[token.content] = token.id;
-    added_by_id_[token.id] = token.content;
-    if (token.special) special_ids_.insert(token.id);
-  }
-
   // T5Tokenizer.convert_tokens_to_string: special tokens verbatim, the rest through SentencePiece.
   std::string tokens_to_string(std::vector<std::string> tokens) const {
     if (add_prefix_space_ && !tokens.empty() && tokens[0].rfind(kUnderline, 0) == 0)
@@ -134,7 +117,7 @@ class SentencePieceTokenizer : public slt::Tokenizer {
     std::vector<std::string> current;
     bool previous_special = false;
     for (const auto& token : tokens) {
-      if (special_contents_().count(token)) {
+      if (added_.is_special_content(token)) {
         if (!previous_special) out += " ";
         out += model_.decode_pieces(current) + token;
         previous_special = true;
@@ -148,23 +131,13 @@ class SentencePieceTokenizer : public slt::Tokenizer {
     return slt::hf::strip(out);
   }
 
-  const std::set<std::string>& special_contents_() const {
-    if (special_contents_cache_.empty())
-      for (int64_t id : special_ids_) special_contents_cache_.insert(added_by_id_.at(id));
-    return special_contents_cache_;
-  }
-
   fs::path folder_;
   bool lower_case_;
   slt::spm::Model model_;
   bool clean_up_ = true;
   bool add_prefix_space_ = false;
   int64_t sp_size_ = 0, vocab_size_ = 0, eos_ = -1, unk_ = -1, pad_ = -1;
-  std::vector<slt::hf::AddedToken> added_;
-  std::unordered_map<std::string, int64_t> added_by_content_;
-  std::unordered_map<int64_t, std::string> added_by_id_;
-  std::set<int64_t> special_ids_;
-  mutable std::set<std::string> special_contents_cache_;
+  slt::hf::AddedTokens added_;
 };
 
 void register_components(slt::Registrar& registrar) {
