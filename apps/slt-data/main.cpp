@@ -21,29 +21,13 @@ extern "C" {
 #include "slt/errors.h"
 #include "slt/log.h"
 #include "slt/tensor_io.h"
+#include "slt/text.h"
 #include "spm_client.h"
 
 namespace fs = std::filesystem;
 namespace po = boost::program_options;
 
 namespace {
-
-std::vector<std::string> split_tabs(const std::string& line) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (true) {
-    size_t tab = line.find('\t', start);
-    out.push_back(line.substr(start, tab - start));
-    if (tab == std::string::npos) break;
-    start = tab + 1;
-  }
-  return out;
-}
-
-std::string trim(const std::string& s) {
-  size_t a = s.find_first_not_of(" \t\r\n"), b = s.find_last_not_of(" \t\r\n");
-  return a == std::string::npos ? "" : s.substr(a, b - a + 1);
-}
 
 // Runs job(i) for i in [0, n) on `threads` threads, logging progress.
 template <typename Job>
@@ -107,7 +91,7 @@ int feature_lengths(const std::vector<std::string>& args) {
   size_t columns = 0, number = 0;
   while (std::getline(in, line)) {
     ++number;
-    auto fields = split_tabs(trim(line));
+    auto fields = slt::split(slt::trim(line), '\t');
     if (columns == 0) columns = fields.size();
     if (fields.size() != columns)
       throw slt::UserError(manifest.string() + ":" + std::to_string(number) + ": " + std::to_string(fields.size()) +
@@ -152,7 +136,7 @@ int video_durations(const std::vector<std::string>& args) {
   auto in = open_input(manifest);
   std::string line;
   if (!std::getline(in, line)) throw slt::UserError(manifest + " is empty");
-  auto header = split_tabs(trim(line));
+  auto header = slt::split(slt::trim(line), '\t');
   auto column = [&](const std::string& name) {
     auto it = std::find(header.begin(), header.end(), name);
     if (it == header.end()) throw slt::UserError(manifest + ":1: no '" + name + "' column in the header");
@@ -167,7 +151,7 @@ int video_durations(const std::vector<std::string>& args) {
   while (std::getline(in, line)) {
     ++number;
     if (!line.empty() && line.back() == '\r') line.pop_back();
-    auto fields = split_tabs(line);
+    auto fields = slt::split(line, '\t');
     if (fields.size() != header.size())
       throw slt::UserError(manifest + ":" + std::to_string(number) + ": expected " + std::to_string(header.size()) +
                            " tab-separated columns");
@@ -232,7 +216,7 @@ int train_tokenizer(const std::vector<std::string>& args) {
       while (std::getline(in, line)) {
         ++number;
         if (!line.empty() && line.back() == '\r') line.pop_back();
-        auto fields = split_tabs(line);
+        auto fields = slt::split(line, '\t');
         if (fields.size() != 3)
           throw slt::UserError(file + ":" + std::to_string(number) + ": expected video_name<TAB>duration<TAB>caption");
         out << (vm.count("lowercase") ? slt::hf::python_lower(fields[column]) : fields[column]) << "\n";

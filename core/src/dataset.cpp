@@ -14,6 +14,7 @@
 
 #include "slt/errors.h"
 #include "slt/tensor_io.h"
+#include "slt/text.h"
 #include "slt/tokenizer.h"
 
 namespace fs = std::filesystem;
@@ -41,7 +42,7 @@ std::string infer_dataset_kind(const ConfigNode& run_config, const fs::path& pat
   if (const ConfigNode* kind = run_config.at("data.dataset"); kind && kind->is_string()) return kind->as_string();
   std::string name = fs::path(path).lexically_normal().filename().string();
   if (name.empty()) name = fs::path(path).lexically_normal().parent_path().filename().string();
-  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+  name = ascii_lower(name);
   if (name.find("youtube") != std::string::npos) return "youtube_asl";
   if (name.find("how2sign") != std::string::npos) return "how2sign";
   return "sign_features";

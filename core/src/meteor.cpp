@@ -13,6 +13,7 @@
 #include <unordered_set>
 
 #include "slt/errors.h"
+#include "slt/text.h"
 #include "slt/unicode.h"
 
 namespace fs = std::filesystem;
@@ -489,13 +490,6 @@ Matches match_enums(Enum& hyp, Enum& ref) {
   return matches;
 }
 
-std::string python_lower(const std::string& word) {
-  std::string out = word;
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
-
 }  // namespace
 
 std::vector<std::string> wordnet_synonyms(const std::string& word) { return WordNet::instance().synonyms(word); }
@@ -503,8 +497,8 @@ std::vector<std::string> wordnet_synonyms(const std::string& word) { return Word
 double meteor(const std::string& hypothesis, const std::string& reference, double alpha, double beta, double gamma) {
   Enum hyp, ref;
   auto hyp_tokens = nltk_word_tokenize(hypothesis), ref_tokens = nltk_word_tokenize(reference);
-  for (size_t i = 0; i < hyp_tokens.size(); ++i) hyp.emplace_back(i, python_lower(hyp_tokens[i]));
-  for (size_t i = 0; i < ref_tokens.size(); ++i) ref.emplace_back(i, python_lower(ref_tokens[i]));
+  for (size_t i = 0; i < hyp_tokens.size(); ++i) hyp.emplace_back(i, ascii_lower(hyp_tokens[i]));
+  for (size_t i = 0; i < ref_tokens.size(); ++i) ref.emplace_back(i, ascii_lower(ref_tokens[i]));
   const size_t translation_length = hyp.size(), reference_length = ref.size();
 
   Matches matches = match_enums(hyp, ref);

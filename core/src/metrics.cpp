@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "slt/meteor.h"
+#include "slt/text.h"
 #include "slt/unicode.h"
 
 namespace slt::metrics {
@@ -354,12 +355,6 @@ CorpusScores score_corpus(const std::vector<std::string>& hypotheses, const std:
 namespace {
 
 bool is_word_byte(unsigned char c) { return std::isalnum(c) || c == '\'' || c >= 0x80; }
-
-std::string ascii_lower(std::string word) {
-  for (char& c : word)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return word;
-}
 
 // Calls visit(start, length, sentence_initial) for every word of `text`.
 template <typename Visit>

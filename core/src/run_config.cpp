@@ -4,6 +4,7 @@
 
 #include "slt/compose.h"
 #include "slt/errors.h"
+#include "slt/text.h"
 
 namespace slt {
 
@@ -164,8 +165,7 @@ std::string infer_model_kind(const ConfigNode& job) {
     return "tarres";
   const ConfigNode* name = job.at("model.name_or_path");
   std::string path = name && name->is_string() ? name->as_string() : "";
-  std::string lower = path;
-  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string lower = ascii_lower(path);
   if (lower.find("t5") != std::string::npos) return "t5";
   if (lower.find("bart") != std::string::npos) return "bart";
   throw ConfigError("cannot tell the model from model.name_or_path='" + path +

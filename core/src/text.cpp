@@ -60,4 +60,17 @@ std::vector<std::string> split(std::string_view text, char sep) {
   return parts;
 }
 
+std::string trim(std::string_view text) {
+  size_t a = text.find_first_not_of(" \t\r\n");
+  if (a == std::string_view::npos) return "";
+  size_t b = text.find_last_not_of(" \t\r\n");
+  return std::string(text.substr(a, b - a + 1));
+}
+
+std::string ascii_lower(std::string text) {
+  for (char& c : text)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return text;
+}
+
 }  // namespace slt

@@ -17,4 +17,10 @@ std::string join(const std::vector<std::string>& items, std::string_view sep = "
 
 std::vector<std::string> split(std::string_view text, char sep);
 
+// Without leading and trailing spaces, tabs and line ends (Python's strip() for ASCII text).
+std::string trim(std::string_view text);
+
+// A-Z lowered, every other byte kept.
+std::string ascii_lower(std::string text);
+
 }  // namespace slt

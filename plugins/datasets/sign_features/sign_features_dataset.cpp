@@ -11,6 +11,7 @@
 #include "slt/dataset.h"
 #include "slt/plugin.h"
 #include "slt/tensor_io.h"
+#include "slt/text.h"
 
 namespace fs = std::filesystem;
 
@@ -45,7 +46,7 @@ class SignFeaturesDataset : public slt::FeatureDataset {
       if (debug_limit.enabled && line_number >= debug_limit.count) break;
       ++line_number;
       if (!line.empty() && line.back() == '\r') line.pop_back();
-      auto fields = split_tabs(line);
+      auto fields = slt::split(slt::trim(line), '\t');  // Python's line.strip().split("\t")
       int64_t length = 0;
       if (fields.size() != 3 || !parse_int(fields[1], length)) {
         spdlog::debug("{}:{}: skipped (expected video_name<TAB>length<TAB>label)", manifest.string(), line_number);
@@ -122,21 +123,6 @@ class SignFeaturesDataset : public slt::FeatureDataset {
 
   fs::path feature_path(size_t index) const {
     return root_ / "features" / std::to_string(epoch_) / entries_[index].relative;
-  }
-
-  static std::vector<std::string> split_tabs(const std::string& line) {
-    // Python's line.strip().split("\t")
-    size_t a = line.find_first_not_of(" \t\r\n"), b = line.find_last_not_of(" \t\r\n");
-    std::string s = a == std::string::npos ? "" : line.substr(a, b - a + 1);
-    std::vector<std::string> out;
-    size_t start = 0;
-    while (true) {
-      size_t tab = s.find('\t', start);
-      out.push_back(s.substr(start, tab - start));
-      if (tab == std::string::npos) break;
-      start = tab + 1;
-    }
-    return out;
   }
 
   static bool parse_int(const std::string& text, int64_t& value) {
