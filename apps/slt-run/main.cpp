@@ -2,6 +2,7 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/program_options.hpp>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +17,7 @@
 #include "slt/plugin_loader.h"
 #include "slt/run_config.h"
 #include "slt/text.h"
+#include "slt/trainer.h"
 #include "slt/version.h"
 
 namespace fs = std::filesystem;
@@ -161,21 +163,35 @@ int run(int argc, char** argv) {
                              ": " + slt::join(missing) + " (set it on the command line, e.g. " +
                              missing.front() + "=...)");
   }
+  int failed = 0;
   for (size_t i = 0; i < runs.size(); ++i) {
     slt::ConfigNode job = runs[i].job_config();
-    fs::path output_dir = job.at("common.output_dir")->as_string("common.output_dir");
-    fs::create_directories(output_dir);
-    write_file(output_dir / "config.yaml", job.to_yaml());
-    slt::ConfigNode overrides_list = slt::ConfigNode::list();
-    for (const auto& o : runs[i].task_overrides) overrides_list.elements().emplace_back(o);
-    write_file(output_dir / "overrides.yaml", overrides_list.to_yaml());
-    spdlog::info("run {}/{}: config written to {}", i + 1, runs.size(), (output_dir / "config.yaml").string());
+    const slt::ConfigNode* eval_only = job.at("common.eval");
+    if (!(eval_only && eval_only->as_bool())) {  // an evaluation writes next to the model it loads, not here
+      fs::path output_dir = job.at("common.output_dir")->as_string("common.output_dir");
+      fs::create_directories(output_dir);
+      write_file(output_dir / "config.yaml", job.to_yaml());
+      slt::ConfigNode overrides_list = slt::ConfigNode::list();
+      for (const auto& o : runs[i].task_overrides) overrides_list.elements().emplace_back(o);
+      write_file(output_dir / "overrides.yaml", overrides_list.to_yaml());
+    }
+    if (runs.size() > 1) spdlog::info("run {}/{}: {}", i + 1, runs.size(), slt::join(runs[i].task_overrides, " "));
     slt::load_plugins(slt::plugin_search_path(plugin_paths, &job));
-    // Training and evaluation come with the translation engine; until then say so plainly.
-    throw slt::Error(
-        "this build of slt composes and validates run configs, but has no training engine yet; "
-        "use --cfg job to inspect a config");
+    try {
+      auto outcome = slt::run_translation(job);
+      if (outcome.status == slt::RunOutcome::Status::Interrupted) {
+        spdlog::warn("stopped by a signal; run the same command again to resume from {}", outcome.output_dir.string());
+        return 128 + SIGTERM;
+      }
+    } catch (const slt::UserError&) {
+      throw;  // the same mistake would stop every run of a sweep
+    } catch (const slt::Error& e) {
+      if (runs.size() == 1) throw;
+      spdlog::error("run {}/{} failed: {}", i + 1, runs.size(), e.what());
+      ++failed;
+    }
   }
+  if (failed) throw slt::Error(std::to_string(failed) + " of " + std::to_string(runs.size()) + " runs failed (see above)");
   return 0;
 }
 

@@ -4,6 +4,8 @@
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/adamw.h>
 
+#include <cmath>
+
 namespace slt {
 
 bool is_no_decay_parameter(const std::string& name) {
@@ -31,6 +33,36 @@ std::unique_ptr<torch::optim::AdamW> make_adamw(torch::nn::Module& module, doubl
 
 double clip_grad_norm(torch::nn::Module& module, double max_norm) {
   return torch::nn::utils::clip_grad_norm_(module.parameters(), max_norm);
+}
+
+double LrSchedule::at(double epoch) const {
+  if (epoch < warmup_epochs) return lr * epoch / warmup_epochs;
+  return min_lr + (lr - min_lr) * 0.5 * (1.0 + std::cos(M_PI * (epoch - warmup_epochs) / (epochs - warmup_epochs)));
+}
+
+at::Tensor LossScaler::scale(const at::Tensor& loss) const { return enabled_ ? loss * scale_value : loss; }
+
+bool LossScaler::unscale(torch::nn::Module& module) const {
+  if (!enabled_) return true;
+  bool finite = true;
+  torch::NoGradGuard no_grad;
+  for (auto& p : module.parameters()) {
+    if (!p.grad().defined()) continue;
+    p.grad().mul_(1.0 / scale_value);
+    if (finite && !p.grad().isfinite().all().item<bool>()) finite = false;
+  }
+  return finite;
+}
+
+void LossScaler::update(bool found_inf) {
+  if (!enabled_) return;
+  if (found_inf) {
+    scale_value *= kBackoffFactor;
+    growth_tracker = 0;
+  } else if (++growth_tracker == kGrowthInterval) {
+    scale_value *= kGrowthFactor;
+    growth_tracker = 0;
+  }
 }
 
 }  // namespace slt

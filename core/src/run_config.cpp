@@ -34,6 +34,9 @@ ConfigSchema build_run_schema() {
   s.add("common.num_workers", V::Int, 10, "Num dataloader workers");
   s.add("common.eval_print_samples", V::Bool, false,
         "Whether to print hyps and refs during evaluation");
+  s.add("common.print_freq", V::Int, 50,
+        "Log training loss, accuracy, learning rate and speed every N batches (slt addition; the reference "
+        "logs every 50)");
   s.add("common.max_checkpoints", V::Int, 3, "Only keep the last N checkpoints");
   s.add_optional("common.eval_steps", V::Int, nullptr,
                  "Interval for evaluation during training. None means evaluation is only "

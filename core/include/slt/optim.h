@@ -1,6 +1,10 @@
 #pragma once
 // The reference's optimisation pieces (create_optimizer_and_loss_scaler):
-// AdamW with two parameter groups, and gradient-norm clipping.
+// AdamW with two parameter groups, gradient-norm clipping, the learning-rate
+// schedule (util/lr_sched.py) and fp16 loss scaling (torch.cuda.amp.GradScaler).
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -24,7 +28,36 @@ bool is_no_decay_parameter(const std::string& name);
 // no-decay ones with 0 (in named_parameters() order within each group).
 std::unique_ptr<torch::optim::AdamW> make_adamw(torch::nn::Module& module, double lr, double weight_decay);
 
+// The reference's learning rate at a (fractional) epoch: linear warmup from 0
+// over warmup_epochs, then half-cycle cosine from lr down to min_lr at epochs.
+struct LrSchedule {
+  double lr = 0, min_lr = 0, warmup_epochs = 0, epochs = 1;
+  double at(double epoch) const;
+};
+
 // torch.nn.utils.clip_grad_norm_: returns the total L2 norm before clipping.
 double clip_grad_norm(torch::nn::Module& module, double max_norm);
+
+// torch.cuda.amp.GradScaler's dynamic loss scaling (fp16 training): the loss
+// is multiplied by scale() before backward; unscale() divides the gradients
+// back and reports whether all are finite; update() halves the scale after an
+// overflow (the optimizer step is skipped) and doubles it after
+// growth_interval clean steps. Disabled, it is the identity.
+class LossScaler {
+ public:
+  explicit LossScaler(bool enabled) : enabled_(enabled) {}
+  bool enabled() const { return enabled_; }
+  at::Tensor scale(const at::Tensor& loss) const;
+  bool unscale(torch::nn::Module& module) const;  // true when every gradient is finite
+  void update(bool found_inf);
+
+  double scale_value = 65536.0;
+  int64_t growth_tracker = 0;
+  static constexpr double kGrowthFactor = 2.0, kBackoffFactor = 0.5;
+  static constexpr int64_t kGrowthInterval = 2000;
+
+ private:
+  bool enabled_;
+};
 
 }  // namespace slt
