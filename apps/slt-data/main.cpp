@@ -2,7 +2,9 @@
 //   slt-data feature-lengths --manifest M.tsv --data-dir FEATURES --output-dir OUT [--num-procs N]
 //   slt-data video-durations --manifest M.tsv --data-dir VIDEOS --output PATH [--num-procs N]
 //   slt-data train-tokenizer --tsv-file A.tsv [B.tsv ...] --output-dir OUT --vocab-size N
+//   slt-data synthetic --sentences FILE --output-dir OUT [--dim D --frames T --train-copies N]
 //                            [--vocab-type unigram|bpe|char|word] [--column caption] [--lowercase]
+#include <ATen/ATen.h>
 extern "C" {
 #include <libavformat/avformat.h>
 }
@@ -14,6 +16,8 @@ extern "C" {
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <random>
+#include <sstream>
 #include <thread>
 
 #include "hf_slow.h"
@@ -248,6 +252,69 @@ int train_tokenizer(const std::vector<std::string>& args) {
   return 0;
 }
 
+// A learnable toy dataset for smoke tests and benchmarks: each sentence gets a
+// random 'sign' vector, and each of its items is that vector plus fresh noise
+// on every frame. Train, val and test hold the same sentences with different noise.
+int synthetic(const std::vector<std::string>& args) {
+  po::options_description options("slt-data synthetic");
+  options.add_options()("sentences", po::value<std::string>()->required(), "text file, one sentence a line")(
+      "output-dir", po::value<std::string>()->required(), "dataset folder to create (manifests/, features/0/)")(
+      "limit", po::value<int>()->default_value(0), "use the first N sentences (0: all)")(
+      "train-copies", po::value<int>()->default_value(4), "train items per sentence")(
+      "eval-copies", po::value<int>()->default_value(1), "val and test items per sentence")(
+      "dim", po::value<int>()->default_value(768), "feature dimension")(
+      "frames", po::value<int>()->default_value(16), "frames per item")(
+      "noise", po::value<double>()->default_value(0.3), "standard deviation of the per-frame noise")(
+      "seed", po::value<unsigned>()->default_value(1), "random seed");
+  auto vm = parse(options, args);
+  std::vector<std::string> sentences;
+  {
+    auto in = open_input(vm["sentences"].as<std::string>());
+    std::string line;
+    while (std::getline(in, line)) {
+      std::string sentence(slt::trim(line));
+      if (!sentence.empty()) sentences.push_back(sentence);
+    }
+  }
+  size_t limit = static_cast<size_t>(std::max(0, vm["limit"].as<int>()));
+  if (limit && limit < sentences.size()) sentences.resize(limit);
+  if (sentences.empty()) throw slt::UserError(vm["sentences"].as<std::string>() + ": no sentences");
+  const int dim = vm["dim"].as<int>(), frames = vm["frames"].as<int>();
+  if (dim <= 0 || frames <= 0) throw slt::UserError("--dim and --frames must be positive");
+  const double noise = vm["noise"].as<double>();
+  std::mt19937 rng(vm["seed"].as<unsigned>());
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<std::vector<float>> signs(sentences.size(), std::vector<float>(static_cast<size_t>(dim)));
+  for (auto& sign : signs)
+    for (auto& v : sign) v = normal(rng);
+  fs::path root = vm["output-dir"].as<std::string>();
+  fs::create_directories(root / "manifests");
+  int64_t item = 0;
+  for (const auto& [split, copies] : {std::pair<std::string, int>{"train", vm["train-copies"].as<int>()},
+                                      {"val", vm["eval-copies"].as<int>()},
+                                      {"test", vm["eval-copies"].as<int>()}}) {
+    std::ostringstream manifest;
+    for (int copy = 0; copy < copies; ++copy)
+      for (size_t s = 0; s < sentences.size(); ++s) {
+        char name[32];
+        std::snprintf(name, sizeof name, "%07lld-synthetic", static_cast<long long>(item++));
+        at::Tensor features = at::empty({frames, dim}, at::kFloat);
+        float* data = features.data_ptr<float>();
+        for (int t = 0; t < frames; ++t)
+          for (int d = 0; d < dim; ++d)
+            data[t * dim + d] = signs[s][static_cast<size_t>(d)] + static_cast<float>(noise) * normal(rng);
+        fs::path folder = root / "features" / "0" / std::string(name).substr(0, 5);
+        fs::create_directories(folder);
+        slt::save_pt((folder / (std::string(name) + ".pt")).string(), features);
+        manifest << name << ".mp4\t" << frames << "\t" << sentences[s] << "\n";
+      }
+    std::string text = manifest.str();
+    slt::write_file_atomically((root / "manifests" / (split + "_features.tsv")).string(), text.data(), text.size());
+  }
+  spdlog::info("wrote {} items of {} sentences to {}", item, sentences.size(), root.string());
+  return 0;
+}
+
 int run(int argc, char** argv) {
   const std::string usage =
       "Usage: slt-data COMMAND [options]\n"
@@ -255,6 +322,7 @@ int run(int argc, char** argv) {
       "  feature-lengths   write <split>_features.tsv with each features file's length\n"
       "  video-durations   turn 'video_name start end caption' into 'video_name duration caption'\n"
       "  train-tokenizer   train sentencepiece.model + dictionary.txt (fairseq_spm) on manifest labels\n"
+      "  synthetic         write a small learnable features dataset (smoke tests, benchmarks)\n"
       "Run 'slt-data COMMAND --help' for its options.\n";
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
     std::cout << usage;
@@ -265,6 +333,7 @@ int run(int argc, char** argv) {
   if (command == "feature-lengths") return feature_lengths(args);
   if (command == "video-durations") return video_durations(args);
   if (command == "train-tokenizer") return train_tokenizer(args);
+  if (command == "synthetic") return synthetic(args);
   throw slt::UserError("unknown command '" + command + "'\n" + usage);
 }
 
