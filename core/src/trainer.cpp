@@ -411,7 +411,7 @@ namespace {
 
 class Engine {
  public:
-  explicit Engine(const ConfigNode& job) : job_(job), device_(run_device(job)), precision_(run_precision(job, device_)) {
+  explicit Engine(const ConfigNode& job) : job_(job) {
     eval_only_ = bool_key(job, "common.eval");
     if (eval_only_) {
       auto load = optional_string(job, "common.load_model");
@@ -432,6 +432,10 @@ class Engine {
     spdlog::info("slt {}: {} in {}", SLT_VERSION_STRING, eval_only_ ? "evaluation" : "training", output_dir_.string());
     spdlog::info("config:\n{}", job_.to_yaml());
     at::manual_seed(static_cast<uint64_t>(int_key(job_, "common.seed")));
+    // A model missing from the Hugging Face cache is the commonest first-run mistake: say so first.
+    if (infer_model_kind(job_) != "tarres") resolve_model_folder(string_key(job_, "model.name_or_path"));
+    device_ = run_device(job_);
+    precision_ = run_precision(job_, device_);
     bundle_ = create_model_and_tokenizer(job_);
     module().to(device_);
     pad_ = bundle_.tokenizer->pad_id();
@@ -1009,7 +1013,7 @@ class Engine {
   }
 
   ConfigNode job_;
-  at::Device device_;
+  at::Device device_ = at::kCPU;
   Precision precision_;
   bool eval_only_ = false;
   bool lower_case_ = false;
