@@ -427,6 +427,7 @@ class Engine {
   }
 
   RunOutcome run() {
+    StopSignals signals;  // from the start: SLURM may preempt a job that is still loading
     RunOutcome outcome;
     outcome.output_dir = output_dir_;
     spdlog::info("slt {}: {} in {}", SLT_VERSION_STRING, eval_only_ ? "evaluation" : "training", output_dir_.string());
@@ -452,6 +453,10 @@ class Engine {
     }
     outcome.status = train(resume);
     if (outcome.status == RunOutcome::Status::Interrupted) return outcome;
+    if (StopSignals::pending()) {  // arrived during the last epoch's checkpoint: that checkpoint is the resume point
+      outcome.status = RunOutcome::Status::Interrupted;
+      return outcome;
+    }
     if (bool_key(job_, "common.eval_best_model_after_training")) {
       fs::path best = output_dir_ / "best_model.pth";
       if (fs::exists(best)) {
@@ -876,10 +881,13 @@ class Engine {
     const int64_t print_freq = std::max<int64_t>(1, int_key(job_, "common.print_freq"));
     const int64_t epochs = int_key(job_, "optim.epochs");
     const int64_t patience_limit = int_key(job_, "optim.patience");
-    StopSignals signals;
     ProgressBar progress;
     auto started = std::chrono::steady_clock::now();
     spdlog::info("start training for {} epochs (at epoch {}, batch {})", epochs, state_.epoch, state_.batches_done);
+    if (StopSignals::pending()) {
+      spdlog::warn("{} received before training started: nothing to save", strsignal(StopSignals::pending()));
+      return RunOutcome::Status::Interrupted;
+    }
 
     for (; state_.epoch < epochs; ++state_.epoch) {
       const int64_t epoch = state_.epoch;
@@ -910,11 +918,10 @@ class Engine {
         double loss_value = out.loss.item<double>();
         if (!std::isfinite(loss_value)) {
           progress.clear();
-          throw Error("loss is " + std::to_string(loss_value) + " at epoch " + std::to_string(epoch) + ", batch " +
-                      std::to_string(step) + " (optimizer step " + std::to_string(state_.optimizer_steps) +
-                      "): stopping; the last good checkpoint in " + output_dir_.string() +
-                      " is kept (lower optim.lr or check the features of this batch: " +
-                      join(batch.feature_ids, ", ") + ")");
+          throw Error(fmt::format("loss is {} at epoch {}, batch {} (optimizer step {}): stopping; the last good "
+                                  "checkpoint in {} is kept (lower optim.lr, or check the features of this batch: {})",
+                                  std::isnan(loss_value) ? "nan" : loss_value > 0 ? "inf" : "-inf", epoch, step, state_.optimizer_steps, output_dir_.string(),
+                                  join(batch.feature_ids, ", ")));
         }
         scaler_->scale(out.loss / static_cast<double>(accumulation)).backward();
         const bool update = (step + 1) % accumulation == 0;

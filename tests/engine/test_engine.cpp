@@ -1,0 +1,337 @@
+// slt-run training and evaluation end to end, on a learnable synthetic
+// dataset (slt-data synthetic): each sentence has its own random "sign"
+// vector, items add noise, so a model can learn features -> sentence.
+// Torch headers before Catch: glog's CHECK must not replace Catch's.
+#include <ATen/ATen.h>
+
+#include "slt/model.h"
+#include "slt/tensor_io.h"
+
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "../test_helpers.h"
+
+extern char** environ;
+
+namespace fs = std::filesystem;
+using slt_test::run_command;
+using slt_test::TempDir;
+
+namespace {
+
+const std::string kRun = std::string(SLT_RUN_EXE) + " ";
+const std::string kData = std::string(SLT_DATA_EXE) + " ";
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+nlohmann::ordered_json read_json(const fs::path& path) { return nlohmann::ordered_json::parse(read_file(path)); }
+
+std::vector<nlohmann::json> read_jsonl(const fs::path& path) {
+  std::vector<nlohmann::json> lines;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
+  return lines;
+}
+
+// 12 sentences of the fixture corpus, 4 noisy training copies each, one val
+// and one test copy; 32-d features of 12 frames; a fairseq tokenizer for Tarrés.
+struct ToyData {
+  TempDir dir;
+  fs::path data, spm;
+  ToyData() : data(dir.path() / "data"), spm(dir.path() / "spm") {
+    std::ifstream corpus(fs::path(SLT_FIXTURES_DIR) / "models" / "tokenizer_data" / "corpus.txt");
+    std::ofstream sentences(dir.path() / "sentences.txt");
+    std::string line;
+    for (int i = 0; i < 12 && std::getline(corpus, line); ++i) sentences << line << "\n";
+    sentences.close();
+    auto made = run_command(kData + "synthetic --sentences " + (dir.path() / "sentences.txt").string() +
+                            " --output-dir " + data.string() + " --dim 32 --frames 12 --train-copies 4");
+    REQUIRE(made.exit_code == 0);
+    auto trained = run_command(kData + "train-tokenizer --tsv-file " + (data / "manifests" / "train_features.tsv").string() +
+                               " --output-dir " + spm.string() + " --vocab-size 100 --lowercase --num-threads 1");
+    REQUIRE(trained.exit_code == 0);
+  }
+  std::string common(const fs::path& output_dir) const {
+    return "data.train_data_dirs=" + data.string() + " data.val_data_dir=" + data.string() +
+           " common.output_dir=" + output_dir.string() +
+           " common.device=cpu common.fp16=false common.num_workers=1 wandb.enabled=false common.eval_print_samples=false"
+           " optim.warmup_epochs=2 optim.lr=0.003 optim.min_lr=0.0003 optim.train_batch_size=4 optim.val_batch_size=16 ";
+  }
+  // The Tarrés transformer, shrunk: 1 encoder and 1 decoder layer of width 64.
+  std::string tarres(const fs::path& output_dir) const {
+    return kRun + "--config-name slt_tarres_fairseq " + common(output_dir) + "model.name_or_path=" + spm.string() +
+           " model.feature_dim=32 model.encoder_embed_dim=64 model.decoder_embed_dim=64 model.decoder_output_dim=64"
+           " model.encoder_ffn_embed_dim=128 model.decoder_ffn_embed_dim=128 model.encoder_layers=1"
+           " model.decoder_layers=1 model.num_hidden_layers=1 model.dropout=0.1 model.attention_dropout=0"
+           " model.activation_dropout=0 model.classifier_dropout=0 ";
+  }
+  // The tiny T5 of the model fixtures (d_model 64, 2 layers, 600 pieces).
+  std::string t5(const fs::path& output_dir) const {
+    return kRun + "--config-name slt_t5 " + common(output_dir) + "model.name_or_path=" + SLT_FIXTURES_DIR +
+           "/models/tiny_t5 model.feature_dim=32 model.dropout=0.1 model.num_beams=2 data.min_source_positions=1"
+           " data.max_target_positions=40 ";
+  }
+};
+
+void check_run_folder(const fs::path& run, int max_checkpoints) {
+  for (const char* name : {"config.yaml", "overrides.yaml", "logs/train.log", "metrics.jsonl", "best_model.pth",
+                           "val_outputs.tsv", "val_results.json", "test_outputs.tsv", "test_results.json"})
+    CHECK(fs::exists(run / name));
+  int checkpoints = 0, event_files = 0;
+  for (const auto& entry : fs::directory_iterator(run))
+    if (entry.path().filename().string().rfind("checkpoint-", 0) == 0) ++checkpoints;
+  for (const auto& entry : fs::directory_iterator(run / "tb"))
+    if (entry.path().filename().string().rfind("events.out.tfevents.", 0) == 0) ++event_files;
+  CHECK(checkpoints == max_checkpoints);
+  CHECK(event_files == 1);
+  // Outputs: a header, then one row per test item in manifest order.
+  std::istringstream tsv(read_file(run / "test_outputs.tsv"));
+  std::string line;
+  std::getline(tsv, line);
+  CHECK(line == "Prediction\tReference");
+  int rows = 0;
+  while (std::getline(tsv, line)) ++rows;
+  CHECK(rows == 12);
+  auto results = read_json(run / "test_results.json");
+  std::vector<std::string> keys;
+  for (auto it = results.begin(); it != results.end(); ++it) keys.push_back(it.key());
+  CHECK(keys == std::vector<std::string>{"loss", "acc", "bleu1", "bleu2", "bleu3", "bleu4", "rouge1", "rouge2",
+                                         "rougeL", "rougeLsum", "meteor", "chrf"});
+  auto log = read_file(run / "logs" / "train.log");
+  CHECK_THAT(log, Catch::Contains("trainable parameters") && Catch::Contains("effective batch size") &&
+                      Catch::Contains("items/s") && Catch::Contains("* val bleu1"));
+}
+
+double best_val_bleu4(const fs::path& run) {
+  double best = 0;
+  for (const auto& line : read_jsonl(run / "metrics.jsonl"))
+    if (line["split"] == "val" || line["split"] == "epoch")
+      best = std::max(best, line.value("val_bleu4", line.value("bleu4", 0.0)));
+  return best;
+}
+
+// common.eval=true on a copy of best_model.pth writes the same test results next to it.
+void check_eval_only_reproduces(const std::string& command_prefix, const fs::path& run, const fs::path& scratch) {
+  fs::create_directories(scratch);
+  fs::copy_file(run / "best_model.pth", scratch / "best_model.pth");
+  auto r = run_command(command_prefix + "common.eval=true common.load_model=" + (scratch / "best_model.pth").string());
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK(read_file(scratch / "test_results.json") == read_file(run / "test_results.json"));
+  CHECK(read_file(scratch / "test_outputs.tsv") == read_file(run / "test_outputs.tsv"));
+  CHECK(read_file(scratch / "val_results.json") == read_file(run / "val_results.json"));
+  CHECK(fs::exists(scratch / "logs" / "eval.log"));
+  CHECK_FALSE(fs::exists(scratch / "config.yaml"));  // an evaluation leaves the training run's files alone
+}
+
+// Starts `command` (through sh, with `environment` assignments, output
+// appended to `log`) and returns its pid.
+pid_t spawn(const std::string& command, const fs::path& log, const std::string& environment = "") {
+  std::string line = environment + " exec " + command + " >>" + log.string() + " 2>&1";
+  const char* argv[] = {"/bin/sh", "-c", line.c_str(), nullptr};
+  pid_t pid = -1;
+  REQUIRE(posix_spawn(&pid, "/bin/sh", nullptr, nullptr, const_cast<char* const*>(argv), environ) == 0);
+  return pid;
+}
+
+// Exit code, or -signal when killed.
+int wait_for(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+}
+
+// true when the process ended by itself within `seconds`.
+bool ended_within(pid_t pid, double seconds) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    if (waitpid(pid, &status, WNOHANG) == pid) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+void check_same_weights(const fs::path& a, const fs::path& b) {
+  auto wa = slt::load_checkpoint_weights(a.string());
+  auto wb = slt::load_checkpoint_weights(b.string());
+  REQUIRE(wa.size() == wb.size());
+  for (size_t i = 0; i < wa.size(); ++i) {
+    INFO(wa[i].first);
+    CHECK(wa[i].first == wb[i].first);
+    CHECK(at::equal(wa[i].second, wb[i].second));  // bit for bit
+  }
+}
+
+}  // namespace
+
+TEST_CASE("the Tarres model learns the toy dataset; every output is written; eval-only reproduces it", "[engine][tarres]") {
+  ToyData toy;
+  fs::path run = toy.dir.path() / "run";
+  auto r = run_command(toy.tarres(run) + "optim.epochs=20 common.max_checkpoints=2");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  check_run_folder(run, 2);
+  CHECK(best_val_bleu4(run) >= 80);
+  CHECK(read_json(run / "val_results.json")["bleu4"].get<double>() >= 80);
+  // model.lower_case: the tokenizer lower-cases labels and predictions come back truecased.
+  CHECK_THAT(read_file(run / "test_outputs.tsv"), Catch::Contains("\nThanks for watching"));
+  check_eval_only_reproduces(toy.tarres(run), run, toy.dir.path() / "eval");
+}
+
+TEST_CASE("the T5 model learns the toy dataset; eval-only reproduces its test results", "[engine][t5]") {
+  ToyData toy;
+  fs::path run = toy.dir.path() / "run";
+  auto r = run_command(toy.t5(run) + "optim.epochs=16 common.max_checkpoints=3 common.eval_steps=null "
+                                     "optim.gradient_accumulation_steps=1");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  check_run_folder(run, 3);
+  CHECK(best_val_bleu4(run) >= 80);
+  CHECK(read_json(run / "val_results.json")["bleu4"].get<double>() >= 80);
+  check_eval_only_reproduces(toy.t5(run), run, toy.dir.path() / "eval");
+}
+
+TEST_CASE("the learning rate follows the reference schedule per iteration with gradient accumulation 2", "[engine][lr]") {
+  ToyData toy;
+  fs::path run = toy.dir.path() / "run";
+  const double lr = 0.003, min_lr = 0.0003, warmup = 2, epochs = 4;
+  auto r = run_command(toy.t5(run) + "optim.epochs=4 optim.gradient_accumulation_steps=2 common.print_freq=1 "
+                                     "common.eval_steps=null common.eval_best_model_after_training=false");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  const int batches = 12;  // 48 items / batch 4
+  // util/lr_sched.adjust_learning_rate, called on iterations where step % 2 == 0
+  // with step / len(loader) + epoch; odd iterations keep the previous value.
+  auto reference = [&](double epoch) {
+    if (epoch < warmup) return lr * epoch / warmup;
+    return min_lr + (lr - min_lr) * 0.5 * (1.0 + std::cos(M_PI * (epoch - warmup) / (epochs - warmup)));
+  };
+  std::map<int64_t, double> logged;
+  for (const auto& line : read_jsonl(run / "metrics.jsonl"))
+    if (line["split"] == "train") logged[line["step"].get<int64_t>()] = line["lr"].get<double>();
+  REQUIRE(logged.size() == static_cast<size_t>(epochs * batches));
+  auto expected_at = [&](int epoch, int step) { return reference(static_cast<double>(step - step % 2) / batches + epoch); };
+  auto logged_at = [&](int epoch, int step) { return logged.at(epoch * batches + step + 1); };
+  CHECK(logged_at(0, 0) == 0.0);                                   // warmup start
+  CHECK(logged_at(0, 1) == 0.0);                                   // odd step: unchanged
+  CHECK(logged_at(1, 11) == Approx(expected_at(1, 11)).epsilon(1e-12));  // last of warmup
+  CHECK(logged_at(2, 0) == Approx(lr).epsilon(1e-12));             // warmup end: the peak
+  CHECK(logged_at(3, 0) == Approx((lr + min_lr) / 2).epsilon(1e-12));  // mid-cosine
+  CHECK(logged_at(3, 11) == Approx(expected_at(3, 11)).epsilon(1e-12));  // last step
+  for (int epoch = 0; epoch < epochs; ++epoch)
+    for (int step = 0; step < batches; ++step) CHECK(logged_at(epoch, step) == Approx(expected_at(epoch, step)).epsilon(1e-12));
+}
+
+TEST_CASE("a run killed at random steps, in a checkpoint write and by SIGTERM finishes bit-identical", "[engine][resume]") {
+  ToyData toy;
+  // Accumulation 2, evaluation every 3 optimizer steps (best models saved mid-epoch), dropout on.
+  auto command = [&](const fs::path& run) {
+    return toy.t5(run) + "optim.epochs=6 optim.gradient_accumulation_steps=2 common.eval_steps=3 common.max_checkpoints=2 ";
+  };
+  fs::path reference = toy.dir.path() / "reference", resumed = toy.dir.path() / "resumed";
+  auto r = run_command(command(reference));
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+
+  fs::path log = toy.dir.path() / "resumed.log";
+  unsigned seed = std::random_device{}();
+  INFO("kill schedule seed " << seed << "; log " << read_file(log));
+  std::mt19937 rng(seed);
+  // 1. Killed halfway through writing its 3rd checkpoint: a truncated temporary file stays behind.
+  pid_t pid = spawn(command(resumed), log, "SLT_TEST_KILL_IN_CHECKPOINT=3");
+  REQUIRE(wait_for(pid) == -SIGKILL);
+  bool partial = false;
+  for (const auto& entry : fs::directory_iterator(resumed))
+    partial |= entry.path().filename().string().find(".pth.tmp.") != std::string::npos;
+  CHECK(partial);
+  // 2. SIGKILL at random moments (the process needs ~0.7 s to start).
+  int kills = 0;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    pid = spawn(command(resumed), log);
+    if (ended_within(pid, std::uniform_real_distribution<double>(0.9, 2.0)(rng))) break;
+    ::kill(pid, SIGKILL);
+    wait_for(pid);
+    ++kills;
+  }
+  // 3. SIGTERM: a checkpoint mid-epoch, a clean exit (128 + 15).
+  pid = spawn(command(resumed), log);
+  if (!ended_within(pid, 1.5)) {
+    ::kill(pid, SIGTERM);
+    CHECK(wait_for(pid) == 143);
+    CHECK_THAT(read_file(log), Catch::Contains("Terminated received"));
+  }
+  // 4. To the end.
+  pid = spawn(command(resumed), log);
+  REQUIRE(wait_for(pid) == 0);
+  CHECK(kills >= 1);
+  CHECK_THAT(read_file(log), Catch::Contains("resuming from") && Catch::Contains("an unfinished checkpoint write"));
+
+  check_same_weights(reference / "best_model.pth", resumed / "best_model.pth");
+  check_same_weights(reference / "checkpoint-00005.pth", resumed / "checkpoint-00005.pth");
+  for (const char* file : {"test_results.json", "val_results.json", "test_outputs.tsv", "metrics.jsonl"}) {
+    INFO(file);
+    CHECK(read_file(reference / file) == read_file(resumed / file));
+  }
+}
+
+TEST_CASE("a non-finite loss stops the run naming the step and keeps the last checkpoint", "[engine]") {
+  ToyData toy;
+  // Poison one training item with NaN features.
+  std::ifstream manifest(toy.data / "manifests" / "train_features.tsv");
+  std::string first;
+  std::getline(manifest, first);
+  std::string name = first.substr(0, first.find(".mp4"));
+  fs::path file = toy.data / "features" / "0" / name.substr(0, 5) / (name + ".pt");
+  slt::save_pt(file.string(), at::full({12, 32}, NAN));
+  fs::path run = toy.dir.path() / "run";
+  auto r = run_command(toy.t5(run) + "optim.epochs=2");
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.output, Catch::Contains("loss is nan at epoch 0, batch") && Catch::Contains(name));
+  CHECK_FALSE(fs::exists(run / "best_model.pth"));
+}
+
+TEST_CASE("device and precision settings a machine cannot honour are clear errors", "[engine]") {
+  ToyData toy;
+  fs::path run = toy.dir.path() / "run";
+  if (!at::hasCUDA()) {
+    auto r = run_command(toy.t5(run) + "common.device=cuda");
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Catch::Contains("CUDA is not available") && Catch::Contains("common.device=cpu"));
+  }
+  auto both = run_command(toy.t5(run) + "common.fp16=true common.bf16=true");
+  CHECK(both.exit_code == 2);
+  CHECK_THAT(both.output, Catch::Contains("choose one"));
+  auto eval_without_model = run_command(toy.t5(run) + "common.eval=true");
+  CHECK(eval_without_model.exit_code == 2);
+  CHECK_THAT(eval_without_model.output, Catch::Contains("common.load_model="));
+}
+
+TEST_CASE("bf16 CPU autocast trains when the run is on the CPU by choice", "[engine]") {
+  ToyData toy;
+  fs::path run = toy.dir.path() / "run";
+  auto r = run_command(toy.t5(run) + "common.bf16=true optim.epochs=1 common.eval_best_model_after_training=false");
+  INFO(r.output);
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.output, Catch::Contains("bf16 CPU autocast") && Catch::Contains("BFloat16 autocast"));
+}
