@@ -103,7 +103,12 @@ void check_run_folder(const fs::path& run, int max_checkpoints) {
   for (const auto& entry : fs::directory_iterator(run / "tb"))
     if (entry.path().filename().string().rfind("events.out.tfevents.", 0) == 0) ++event_files;
   CHECK(checkpoints == max_checkpoints);
-  CHECK(event_files == 1);
+  REQUIRE(event_files == 1);
+  // The scalars the issue names (framing and CRCs are tested in test_event_log.cpp).
+  std::string events = read_file(fs::directory_iterator(run / "tb")->path());
+  for (const char* tag : {"train/loss", "train/acc", "train/lr", "train/grad_norm", "val/bleu1", "val/bleu2", "val/bleu3",
+                          "val/bleu4", "val/rougeL", "val/chrf", "val/loss"})
+    CHECK_THAT(events, Catch::Contains(tag));
   // Outputs: a header, then one row per test item in manifest order.
   std::istringstream tsv(read_file(run / "test_outputs.tsv"));
   std::string line;
