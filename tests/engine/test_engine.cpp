@@ -72,8 +72,9 @@ struct ToyData {
     REQUIRE(trained.exit_code == 0);
   }
   std::string common(const fs::path& output_dir) const {
+    // An empty output_dir keeps the default, ${hydra:sweep.dir}/${hydra:sweep.subdir}.
     return "data.train_data_dirs=" + data.string() + " data.val_data_dir=" + data.string() +
-           " common.output_dir=" + output_dir.string() +
+           (output_dir.empty() ? std::string() : " common.output_dir=" + output_dir.string()) +
            " common.device=cpu common.fp16=false common.num_workers=1 wandb.enabled=false common.eval_print_samples=false"
            " optim.warmup_epochs=2 optim.lr=0.003 optim.min_lr=0.0003 optim.train_batch_size=4 optim.val_batch_size=16 ";
   }
@@ -339,4 +340,29 @@ TEST_CASE("bf16 CPU autocast trains when the run is on the CPU by choice", "[eng
   INFO(r.output);
   CHECK(r.exit_code == 0);
   CHECK_THAT(r.output, Catch::Contains("bf16 CPU autocast") && Catch::Contains("BFloat16 autocast"));
+}
+
+TEST_CASE("slt-report summarises a seed sweep: per-run table, mean ± std, learning curves", "[engine][report]") {
+  ToyData toy;
+  fs::path sweep = toy.dir.path() / "sweep";
+  auto r = run_command(toy.t5("") + "--multirun hydra.sweep.dir=" + sweep.string() + " common.seed=1,2"
+                       " optim.epochs=3 common.eval_steps=null");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  auto report = run_command(std::string(SLT_REPORT_EXE) + " " + sweep.string());
+  INFO(report.output);
+  REQUIRE(report.exit_code == 0);
+  std::string md = read_file(sweep / "report.md"), page = read_file(sweep / "report.html");
+  // Independently: the mean and sample standard deviation of the two runs' test BLEU-4.
+  std::vector<double> bleu4;
+  for (const auto& entry : fs::recursive_directory_iterator(sweep))
+    if (entry.path().filename() == "test_results.json") bleu4.push_back(read_json(entry.path())["bleu4"].get<double>());
+  REQUIRE(bleu4.size() == 2);
+  double mean = (bleu4[0] + bleu4[1]) / 2, sd = std::abs(bleu4[0] - bleu4[1]) / std::sqrt(2.0);
+  char expected[64];
+  std::snprintf(expected, sizeof expected, "%.2f ± %.2f", mean, sd);
+  CHECK_THAT(md, Catch::Contains("mean ± std (2 runs)") && Catch::Contains("common.seed=1") &&
+                     Catch::Contains("common.seed=2") && Catch::Contains(expected));
+  CHECK_THAT(page, Catch::Contains("<table>") && Catch::Contains("<svg") && Catch::Contains("<polyline") &&
+                       Catch::Contains("validation BLEU-4"));
 }
