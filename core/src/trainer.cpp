@@ -452,6 +452,8 @@ class Engine {
       return outcome;
     }
     outcome.status = train(resume);
+    outcome.train_items = trained_items_;
+    outcome.train_seconds = training_seconds_;
     if (outcome.status == RunOutcome::Status::Interrupted) return outcome;
     if (StopSignals::pending()) {  // arrived during the last epoch's checkpoint: that checkpoint is the resume point
       outcome.status = RunOutcome::Status::Interrupted;
@@ -904,6 +906,11 @@ class Engine {
       auto window_start = std::chrono::steady_clock::now();
       int64_t window_items = 0;
       FeatureBatch batch;
+      auto loop_start = std::chrono::steady_clock::now();
+      double excluded = 0;  // evaluation and checkpoints inside the loop
+      auto account = [&] {
+        training_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - loop_start).count() - excluded;
+      };
       for (int64_t step = state_.batches_done; train_loader->next(batch); ++step) {
         if (step % accumulation == 0) {
           lr = schedule.at(static_cast<double>(step) / static_cast<double>(batches_per_epoch) + static_cast<double>(epoch));
@@ -935,6 +942,7 @@ class Engine {
           ++state_.optimizer_steps;
         }
         const int64_t items = static_cast<int64_t>(batch.labels_text.size());
+        trained_items_ += items;
         double acc = token_accuracy(out.logits.detach(), b.labels, pad_);
         state_.epoch_loss.update(loss_value);
         state_.epoch_acc.update(acc, items);
@@ -958,6 +966,7 @@ class Engine {
           window_items = 0;
         }
         if (eval_steps && *eval_steps > 0 && (step + 1) % (accumulation * *eval_steps) == 0) {
+          auto eval_start = std::chrono::steady_clock::now();
           progress.clear();
           spdlog::info("evaluation at step {}", global_step);
           json stats = evaluate_validation(*val_loader, global_step);
@@ -969,15 +978,18 @@ class Engine {
           line["best_bleu4"] = state_.best_bleu;
           metrics_->record(line);
           if (improved) save_checkpoint(true, false);
+          excluded += std::chrono::duration<double>(std::chrono::steady_clock::now() - eval_start).count();
         }
         if (update && StopSignals::pending()) {
           progress.clear();
           spdlog::warn("{} received: saving a checkpoint at epoch {}, batch {}", strsignal(StopSignals::pending()), epoch,
                        step + 1);
+          account();
           save_checkpoint(false, false);
           return RunOutcome::Status::Interrupted;
         }
       }
+      account();
       progress.clear();
 
       // End of epoch: validation, patience and the epoch checkpoint, by the reference's rules.
@@ -1034,6 +1046,8 @@ class Engine {
   std::unique_ptr<metrics::Truecaser> truecaser_;
   TrainState state_;
   int64_t checkpoints_written_ = 0;
+  int64_t trained_items_ = 0;
+  double training_seconds_ = 0;
 };
 
 }  // namespace

@@ -39,10 +39,14 @@ ModelBundle create_model_and_tokenizer(const ConfigNode& job);
 std::vector<std::vector<int64_t>> generate_batch(const ModelBundle& bundle, const ConfigNode& job,
                                                  const at::Tensor& features, const at::Tensor& attention_mask);
 
-// Where a run writes what.
+// How a run ended, where its files are, and how fast it trained.
 struct RunOutcome {
   enum class Status { Finished, EarlyStopped, Interrupted } status = Status::Finished;
   std::filesystem::path output_dir;
+  // Items trained on by this process and the wall time of its training loops
+  // (loading, steps, logging; not evaluation or checkpoint writes).
+  int64_t train_items = 0;
+  double train_seconds = 0;
 };
 
 // Runs one job config: training (resuming from the newest checkpoint in
