@@ -12,6 +12,7 @@
 // memory: peak resident memory (ru_maxrss) of `slt-run` training one epoch of
 //   a small Tarrés model on 1,000 and on 10,000 generated items.
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <spawn.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
