@@ -21,6 +21,7 @@
 #include "slt/run_config.h"
 #include "slt/tensor_io.h"
 #include "slt/tokenizer.h"
+#include "slt/trainer.h"
 
 namespace fs = std::filesystem;
 namespace po = boost::program_options;
@@ -48,7 +49,7 @@ Loaded load(const fs::path& path, const std::string& tokenizer_override) {
     out.config.set("model.name_or_path", path.string());
     if (json.contains("feature_dim")) out.config.set("model.feature_dim", json["feature_dim"].template get<int64_t>());
     out.config.set("model.dropout", 0.0);
-    out.hf_folder = path;
+    out.config.set("model.arch", out.kind);  // the folder's model_type, whatever the folder is called
   } else {
     fs::path run_dir = fs::is_directory(path) ? path : path.parent_path();
     checkpoint = fs::is_directory(path) ? run_dir / "best_model.pth" : path;
@@ -56,19 +57,20 @@ Loaded load(const fs::path& path, const std::string& tokenizer_override) {
       throw slt::UserError("'" + path.string() + "' is neither a Hugging Face folder (config.json) nor an slt run (config.yaml next to the checkpoint)");
     if (!fs::exists(checkpoint)) throw slt::UserError("no checkpoint '" + checkpoint.string() + "'");
     out.config = slt::load_yaml_file((run_dir / "config.yaml").string());
-    out.kind = slt::infer_model_kind(out.config);
-    if (out.kind != "tarres") out.hf_folder = slt::resolve_model_folder(out.config.at("model.name_or_path")->as_string());
   }
   slt::load_plugins(slt::plugin_search_path({}, &out.config));
-  out.model = slt::Registry::global().create<slt::Seq2SeqModel>(slt::kinds::kModel, out.kind, out.config);
+  slt::ModelBundle bundle = slt::create_model_and_tokenizer(out.config);
+  out.model = bundle.model;
+  out.tokenizer = bundle.tokenizer;
+  if (!tokenizer_override.empty()) {
+    bool lower = out.config.at("model.lower_case") && out.config.at("model.lower_case")->as_bool();
+    out.tokenizer = slt::Registry::global().create<slt::Tokenizer>(
+        slt::kinds::kTokenizer, slt::infer_tokenizer_kind(tokenizer_override), slt::tokenizer_config(tokenizer_override, lower));
+  }
+  out.kind = bundle.kind;
+  out.hf_folder = bundle.hf_folder;
   if (!checkpoint.empty()) slt::load_state_dict(out.model->module(), slt::load_checkpoint_weights(checkpoint.string()), checkpoint.string());
   out.model->module().eval();
-  fs::path tokenizer_path = !tokenizer_override.empty() ? fs::path(tokenizer_override)
-                            : !out.hf_folder.empty()    ? out.hf_folder
-                                                        : fs::path(out.config.at("model.name_or_path")->as_string());
-  bool lower = out.config.at("model.lower_case") && out.config.at("model.lower_case")->as_bool();
-  out.tokenizer = slt::Registry::global().create<slt::Tokenizer>(
-      slt::kinds::kTokenizer, slt::infer_tokenizer_kind(tokenizer_path), slt::tokenizer_config(tokenizer_path, lower));
   return out;
 }
 

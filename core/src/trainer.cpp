@@ -432,6 +432,10 @@ class Engine {
     outcome.output_dir = output_dir_;
     spdlog::info("slt {}: {} in {}", SLT_VERSION_STRING, eval_only_ ? "evaluation" : "training", output_dir_.string());
     spdlog::info("config:\n{}", job_.to_yaml());
+    if (bool_key(job_, "dist.enabled"))
+      spdlog::warn("dist.enabled=true: this slt trains in one process on one device (no distributed data parallelism yet)");
+    if (bool_key(job_, "common.compute_bleurt"))
+      spdlog::warn("common.compute_bleurt=true: BLEURT is not available in slt; the other metrics are computed");
     at::manual_seed(static_cast<uint64_t>(int_key(job_, "common.seed")));
     // A model missing from the Hugging Face cache is the commonest first-run mistake: say so first.
     if (infer_model_kind(job_) != "tarres") resolve_model_folder(string_key(job_, "model.name_or_path"));
