@@ -78,11 +78,16 @@ fs::path tarres_tokenizer(const fs::path& dir) {
   fs::path spm = dir / "spm";
   check(run_measured((bin_dir() / "slt-data").string() + " train-tokenizer --tsv-file " +
                      (dir / "data" / "manifests" / "train_features.tsv").string() + " --output-dir " + spm.string() +
-                     " --vocab-size 200 --lowercase --num-threads 1 >/dev/null 2>&1")
+                     " --vocab-size 80 --lowercase --num-threads 1 >/dev/null 2>&1")
             .first,
         "slt-data train-tokenizer");
+  int pieces = 0;
+  {
+    std::ifstream in(spm / "dictionary.txt");
+    for (std::string line; std::getline(in, line);) ++pieces;
+  }
   std::ofstream dictionary(spm / "dictionary.txt", std::ios::app);
-  for (int i = 196; i < 6996; ++i) dictionary << "padding_piece" << i << " 1\n";
+  for (int i = pieces; i < 6996; ++i) dictionary << "padding_piece" << i << " 1\n";
   return spm;
 }
 

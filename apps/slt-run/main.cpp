@@ -181,7 +181,7 @@ int run(int argc, char** argv) {
       auto outcome = slt::run_translation(job);
       if (outcome.status == slt::RunOutcome::Status::Interrupted) {
         spdlog::warn("stopped by a signal; run the same command again to resume from {}", outcome.output_dir.string());
-        return 128 + SIGTERM;
+        return 128 + outcome.stop_signal;  // the shell's convention for "stopped by signal N"
       }
     } catch (const slt::UserError&) {
       throw;  // the same mistake would stop every run of a sweep

@@ -59,14 +59,9 @@ Loaded load(const fs::path& path, const std::string& tokenizer_override) {
     out.config = slt::load_yaml_file((run_dir / "config.yaml").string());
   }
   slt::load_plugins(slt::plugin_search_path({}, &out.config));
-  slt::ModelBundle bundle = slt::create_model_and_tokenizer(out.config);
+  slt::ModelBundle bundle = slt::create_model_and_tokenizer(out.config, tokenizer_override);
   out.model = bundle.model;
   out.tokenizer = bundle.tokenizer;
-  if (!tokenizer_override.empty()) {
-    bool lower = out.config.at("model.lower_case") && out.config.at("model.lower_case")->as_bool();
-    out.tokenizer = slt::Registry::global().create<slt::Tokenizer>(
-        slt::kinds::kTokenizer, slt::infer_tokenizer_kind(tokenizer_override), slt::tokenizer_config(tokenizer_override, lower));
-  }
   out.kind = bundle.kind;
   out.hf_folder = bundle.hf_folder;
   if (!checkpoint.empty()) slt::load_state_dict(out.model->module(), slt::load_checkpoint_weights(checkpoint.string()), checkpoint.string());

@@ -370,14 +370,16 @@ struct TrainState {
 
 // ---------------------------------------------------------------------------
 
-ModelBundle create_model_and_tokenizer(const ConfigNode& job) {
+ModelBundle create_model_and_tokenizer(const ConfigNode& job, const fs::path& tokenizer_override) {
   ModelBundle bundle;
   bundle.kind = infer_model_kind(job);
   std::string name_or_path = string_key(job, "model.name_or_path");
   bool fairseq_model = bundle.kind == "tarres";
   if (!fairseq_model) bundle.hf_folder = resolve_model_folder(name_or_path);  // fails fast and offline
   bundle.model = Registry::global().create<Seq2SeqModel>(kinds::kModel, bundle.kind, job);
-  fs::path tokenizer_folder = fairseq_model ? fs::path(name_or_path) : bundle.hf_folder;
+  fs::path tokenizer_folder = !tokenizer_override.empty() ? tokenizer_override
+                              : fairseq_model                ? fs::path(name_or_path)
+                                                             : bundle.hf_folder;
   auto tokenizer_kind = optional_string(job, "model.tokenizer");
   bool lower_case = job.at("model.lower_case") && job.at("model.lower_case")->as_bool("model.lower_case");
   bundle.tokenizer = Registry::global().create<Tokenizer>(
@@ -458,9 +460,10 @@ class Engine {
     outcome.status = train(resume);
     outcome.train_items = trained_items_;
     outcome.train_seconds = training_seconds_;
-    if (outcome.status == RunOutcome::Status::Interrupted) return outcome;
-    if (StopSignals::pending()) {  // arrived during the last epoch's checkpoint: that checkpoint is the resume point
+    // A signal during the last epoch's checkpoint: that checkpoint is the resume point.
+    if (outcome.status == RunOutcome::Status::Interrupted || StopSignals::pending()) {
       outcome.status = RunOutcome::Status::Interrupted;
+      outcome.stop_signal = StopSignals::pending();
       return outcome;
     }
     if (bool_key(job_, "common.eval_best_model_after_training")) {

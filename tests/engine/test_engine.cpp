@@ -203,6 +203,12 @@ TEST_CASE("the Tarres model learns the toy dataset; every output is written; eva
   // model.lower_case: the tokenizer lower-cases labels and predictions come back truecased.
   CHECK_THAT(read_file(run / "test_outputs.tsv"), Catch::Contains("\nThanks for watching"));
   check_eval_only_reproduces(toy.tarres(run), run, toy.dir.path() / "eval");
+  // PyTorch reads the checkpoint as the reference does (Debian's python3-torch as the oracle).
+  auto python = run_command("/usr/bin/python3 " + std::string(SLT_TESTS_DIR) + "/python/checkpoint_interop.py " +
+                            (run / "best_model.pth").string());
+  INFO(python.output);
+  CHECK(python.exit_code == 0);
+  CHECK_THAT(python.output, Catch::Contains("ok"));
 }
 
 TEST_CASE("the T5 model learns the toy dataset; eval-only reproduces its test results", "[engine][t5]") {

@@ -29,8 +29,9 @@ struct ModelBundle {
 
 // Creates the model component named by the config (infer_model_kind) and its
 // tokenizer: model.tokenizer when set, else inferred from the model's folder,
-// lower-casing labels when model.lower_case. Plugins must be loaded.
-ModelBundle create_model_and_tokenizer(const ConfigNode& job);
+// lower-casing labels when model.lower_case; `tokenizer_folder`, when given,
+// replaces the model's folder as the tokenizer's. Plugins must be loaded.
+ModelBundle create_model_and_tokenizer(const ConfigNode& job, const std::filesystem::path& tokenizer_folder = {});
 
 // Token ids of the best hypothesis for each row of a batch, decoded as the
 // reference's evaluate() does: HF generate() with model.num_beams and
@@ -43,6 +44,7 @@ std::vector<std::vector<int64_t>> generate_batch(const ModelBundle& bundle, cons
 struct RunOutcome {
   enum class Status { Finished, EarlyStopped, Interrupted } status = Status::Finished;
   std::filesystem::path output_dir;
+  int stop_signal = 0;  // Interrupted: the signal (SIGINT, SIGTERM) that stopped it
   // Items trained on by this process and the wall time of its training loops
   // (loading, steps, logging; not evaluation or checkpoint writes).
   int64_t train_items = 0;
