@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "command_line.h"
 #include "slt/app.h"
 #include "slt/config.h"
 #include "slt/errors.h"
@@ -251,17 +252,9 @@ int run(int argc, char** argv) {
                                                     "where report.md and report.html go (default: SWEEP_DIR)");
   po::options_description hidden;
   hidden.add_options()("sweep", po::value<std::string>());
-  po::options_description all;
-  all.add(options).add(hidden);
   po::positional_options_description positional;
   positional.add("sweep", 1);
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(argc, argv).options(all).positional(positional).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    throw slt::UserError(std::string(e.what()) + " (see slt-report --help)");
-  }
+  auto vm = slt::parse_command_line("slt-report", argc, argv, options, hidden, positional);
   if (vm.count("help")) {
     std::cout << options;
     return 0;

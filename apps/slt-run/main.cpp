@@ -11,6 +11,7 @@
 #include "slt/compose.h"
 #include "slt/describe.h"
 #include "slt/doctor.h"
+#include "command_line.h"
 #include "slt/app.h"
 #include "slt/errors.h"
 #include "slt/log.h"
@@ -76,17 +77,9 @@ int run(int argc, char** argv) {
       ("version", "print the slt version");
   po::options_description hidden;
   hidden.add_options()("overrides", po::value(&overrides)->composing());
-  po::options_description all;
-  all.add(options).add(hidden);
   po::positional_options_description positional;
   positional.add("overrides", -1);
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(argc, argv).options(all).positional(positional).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    throw slt::UserError(std::string(e.what()) + " (see slt-run --help)");
-  }
+  auto vm = slt::parse_command_line("slt-run", argc, argv, options, hidden, positional);
   slt::setup_logging(vm["log-level"].as<std::string>());
 
   if (vm.count("version")) {

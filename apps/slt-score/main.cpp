@@ -7,6 +7,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "command_line.h"
 #include "slt/app.h"
 #include "slt/errors.h"
 #include "slt/metrics.h"
@@ -48,16 +49,9 @@ int run(int argc, char** argv) {
       "refs", po::value<std::string>(), "references, one per line")("json", "print one JSON object");
   po::options_description hidden;
   hidden.add_options()("tsv", po::value<std::string>());
-  po::options_description all;
-  all.add(options).add(hidden);
   po::positional_options_description positional;
   positional.add("tsv", 1);
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(argc, argv).options(all).positional(positional).run(), vm);
-  } catch (const po::error& e) {
-    throw slt::UserError(std::string(e.what()) + " (see slt-score --help)");
-  }
+  auto vm = slt::parse_command_line("slt-score", argc, argv, options, hidden, positional);
   if (vm.count("help")) {
     std::cout << options;
     return 0;

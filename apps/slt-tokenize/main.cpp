@@ -6,6 +6,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "command_line.h"
 #include "slt/app.h"
 #include "slt/errors.h"
 #include "slt/log.h"
@@ -26,12 +27,7 @@ int run(int argc, char** argv) {
       "lower-case", "lower-case text first (models trained with model.lower_case=true)")(
       "pieces", "print the sub-word pieces instead of ids")(
       "plugin-path", po::value(&plugin_paths)->composing(), "extra plugin folder (repeatable)");
-  po::variables_map vm;
-  try {
-    po::store(po::parse_command_line(argc, argv, options), vm);
-  } catch (const po::error& e) {
-    throw slt::UserError(std::string(e.what()) + " (see slt-tokenize --help)");
-  }
+  auto vm = slt::parse_command_line("slt-tokenize", argc, argv, options);
   if (vm.count("help")) {
     std::cout << options;
     return 0;

@@ -12,6 +12,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "command_line.h"
 #include "slt/app.h"
 #include "slt/errors.h"
 #include "slt/generation.h"
@@ -80,17 +81,9 @@ int run(int argc, char** argv) {
       "json", "print one JSON object per input: input, text, ids, score");
   po::options_description hidden;
   hidden.add_options()("inputs", po::value(&inputs)->composing());
-  po::options_description all;
-  all.add(options).add(hidden);
   po::positional_options_description positional;
   positional.add("inputs", -1);
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(argc, argv).options(all).positional(positional).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    throw slt::UserError(std::string(e.what()) + " (see slt-translate --help)");
-  }
+  auto vm = slt::parse_command_line("slt-translate", argc, argv, options, hidden, positional);
   if (vm.count("help")) {
     std::cout << options;
     return 0;
