@@ -393,8 +393,8 @@ ModelBundle create_model_and_tokenizer(const ConfigNode& job, const fs::path& to
   return bundle;
 }
 
-std::vector<std::vector<int64_t>> generate_batch(const ModelBundle& bundle, const ConfigNode&,
-                                                 const at::Tensor& features, const at::Tensor& attention_mask) {
+std::vector<std::vector<int64_t>> generate_batch(const ModelBundle& bundle, const at::Tensor& features,
+                                                 const at::Tensor& attention_mask) {
   std::vector<std::vector<int64_t>> rows;
   if (bundle.kind == "tarres") {
     for (auto& nbest : generate_fairseq(*bundle.model, features, attention_mask, bundle.fairseq_generation))
@@ -551,7 +551,7 @@ class Engine {
         ModelOutput out = bundle_.model->forward(b);
         loss.update(out.loss.item<double>());
         acc.update(token_accuracy(out.logits, b.labels, pad_), static_cast<int64_t>(batch.labels_text.size()));
-        generated = generate_batch(bundle_, job_, b.features, b.attention_mask);
+        generated = generate_batch(bundle_, b.features, b.attention_mask);
       }
       samples_seen += generated.size();
       for (size_t i = 0; i < generated.size(); ++i) {

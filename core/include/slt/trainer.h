@@ -37,8 +37,8 @@ ModelBundle create_model_and_tokenizer(const ConfigNode& job, const std::filesys
 // reference's evaluate() does: HF generate() with model.num_beams and
 // max_length=data.max_target_positions for HF models, fairseq's
 // SequenceGenerator for fairseq models.
-std::vector<std::vector<int64_t>> generate_batch(const ModelBundle& bundle, const ConfigNode& job,
-                                                 const at::Tensor& features, const at::Tensor& attention_mask);
+std::vector<std::vector<int64_t>> generate_batch(const ModelBundle& bundle, const at::Tensor& features,
+                                                 const at::Tensor& attention_mask);
 
 // How a run ended, where its files are, and how fast it trained.
 struct RunOutcome {
