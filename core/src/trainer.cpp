@@ -361,7 +361,7 @@ struct TrainState {
   double best_bleu = 0;             // best validation BLEU-4 so far
   double best_bleu_at_epoch_start = 0;
   int64_t patience = 0;
-  bool finished = false;            // training ended (last epoch or early stop)
+  bool stopped_early = false;       // optim.patience ran out
   Meter epoch_loss, epoch_acc;      // train averages of the epoch in progress
   uint64_t metrics_bytes = 0;       // size of metrics.jsonl when the checkpoint was taken
 };
@@ -719,7 +719,7 @@ class Engine {
     trainer.insert("best_bleu", state_.best_bleu);
     trainer.insert("best_bleu_at_epoch_start", state_.best_bleu_at_epoch_start);
     trainer.insert("patience", state_.patience);
-    trainer.insert("finished", state_.finished);
+    trainer.insert("stopped_early", state_.stopped_early);
     trainer.insert("epoch_loss", c10::ivalue::Tuple::create({state_.epoch_loss.total, state_.epoch_loss.count}));
     trainer.insert("epoch_acc", c10::ivalue::Tuple::create({state_.epoch_acc.total, state_.epoch_acc.count}));
     trainer.insert("metrics_bytes", static_cast<int64_t>(state_.metrics_bytes));
@@ -815,7 +815,7 @@ class Engine {
     state_.best_bleu = get("best_bleu").toDouble();
     state_.best_bleu_at_epoch_start = get("best_bleu_at_epoch_start").toDouble();
     state_.patience = get("patience").toInt();
-    state_.finished = get("finished").toBool();
+    state_.stopped_early = get("stopped_early").toBool();
     auto loss = get("epoch_loss").toTuple();
     state_.epoch_loss = {loss->elements()[0].toDouble(), loss->elements()[1].toInt()};
     auto acc = get("epoch_acc").toTuple();
@@ -877,10 +877,15 @@ class Engine {
     if (resume) resume_from(*resume);
     metrics_ = std::make_unique<MetricsSink>(output_dir_, resume ? state_.metrics_bytes : 0,
                                              state_.epoch * batches_per_epoch + state_.batches_done);
-    if (state_.finished) {
-      spdlog::info("training already finished in this folder (epoch {})", state_.epoch);
-      return RunOutcome::Status::Finished;
+    if (state_.stopped_early && bool_key(job_, "optim.early_stopping")) {
+      spdlog::info("this run stopped early after epoch {} (no improvement for optim.patience epochs); "
+                   "set optim.early_stopping=false to train on",
+                   state_.epoch - 1);
+      return RunOutcome::Status::EarlyStopped;
     }
+    if (state_.epoch >= int_key(job_, "optim.epochs"))
+      spdlog::info("training already finished in this folder ({} epochs); raise optim.epochs to train on",
+                   state_.epoch);
 
     const LrSchedule schedule{double_key(job_, "optim.lr"), double_key(job_, "optim.min_lr"),
                               static_cast<double>(int_key(job_, "optim.warmup_epochs")),
@@ -1022,7 +1027,7 @@ class Engine {
       metrics_->record(line);
 
       const bool stop_early = bool_key(job_, "optim.early_stopping") && state_.patience <= 0;
-      state_.finished = stop_early || epoch + 1 == epochs;
+      state_.stopped_early = stop_early;
       save_checkpoint(is_best, true);
       state_.batches_done = 0;
       if (stop_early) {

@@ -372,3 +372,45 @@ TEST_CASE("slt-report summarises a seed sweep: per-run table, mean ± std, learn
   CHECK_THAT(page, Catch::Contains("<table>") && Catch::Contains("<svg") && Catch::Contains("<polyline") &&
                        Catch::Contains("validation BLEU-4"));
 }
+
+TEST_CASE("a finished run trains on when optim.epochs grows; a reference checkpoint resumes at its next epoch", "[engine][resume]") {
+  ToyData toy;
+  fs::path run = toy.dir.path() / "run";
+  const std::string command = toy.t5(run) + "common.eval_steps=null common.eval_best_model_after_training=false ";
+  auto first = run_command(command + "optim.epochs=2");
+  INFO(first.output);
+  REQUIRE(first.exit_code == 0);
+  auto again = run_command(command + "optim.epochs=2");
+  CHECK(again.exit_code == 0);
+  CHECK_THAT(again.output, Catch::Contains("training already finished in this folder (2 epochs)"));
+  auto longer = run_command(command + "optim.epochs=3");
+  INFO(longer.output);
+  REQUIRE(longer.exit_code == 0);
+  CHECK_THAT(longer.output, Catch::Contains("checkpoint-00001.pth") && Catch::Contains("(at epoch 2, batch 0)"));
+  REQUIRE(fs::exists(run / "checkpoint-00002.pth"));
+
+  // What the reference's save_checkpoint writes (torch.save from Python): no "slt" entry.
+  fs::path reference_run = toy.dir.path() / "reference_run";
+  fs::create_directories(reference_run);
+  auto python = run_command("/usr/bin/python3 -c \"import torch; c = torch.load('" + (run / "checkpoint-00002.pth").string() +
+                            "'); c = {k: c[k] for k in ('model', 'optimizer', 'scaler', 'cfg', 'epoch')}; torch.save(c, '" +
+                            (reference_run / "checkpoint-00002.pth").string() + "')\"");
+  INFO(python.output);
+  REQUIRE(python.exit_code == 0);
+  auto resumed = run_command(toy.t5(reference_run) + "common.eval_steps=null optim.epochs=4");
+  INFO(resumed.output);
+  REQUIRE(resumed.exit_code == 0);
+  CHECK_THAT(resumed.output, Catch::Contains("was not written by slt") && Catch::Contains("(at epoch 3, batch 0)"));
+  CHECK(fs::exists(reference_run / "checkpoint-00003.pth"));
+  CHECK(fs::exists(reference_run / "test_results.json"));
+}
+
+TEST_CASE("on a terminal a progress bar shows epoch, step, ETA and loss", "[engine]") {
+  ToyData toy;
+  fs::path run = toy.dir.path() / "run";
+  // script(1) gives the run a pseudo-terminal.
+  auto r = run_command("script -qec \"" + toy.t5(run) + "optim.epochs=1 common.eval_best_model_after_training=false\" /dev/null");
+  INFO(r.output);
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.output, Catch::Contains("epoch 0 [") && Catch::Contains("12/12 ETA 00:00:00 loss"));
+}
