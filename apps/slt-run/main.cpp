@@ -191,5 +191,6 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  slt::catch_stop_signals();  // a SLURM preemption during start-up must not lose the run
   return slt::run_app("slt-run", run, argc, argv);
 }

@@ -190,7 +190,6 @@ extern "C" void on_stop_signal(int signal) {
 class StopSignals {
  public:
   StopSignals() {
-    g_stop_signal = 0;
     struct sigaction action {};
     action.sa_handler = on_stop_signal;
     sigemptyset(&action.sa_mask);
@@ -1063,6 +1062,14 @@ class Engine {
 };
 
 }  // namespace
+
+void catch_stop_signals() {
+  struct sigaction action {};
+  action.sa_handler = on_stop_signal;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
 
 RunOutcome run_translation(const ConfigNode& job) {
   Engine engine(job);

@@ -56,4 +56,10 @@ struct RunOutcome {
 // common.eval=true. Plugins must be loaded. Throws slt::Error on failure; a
 // SIGINT/SIGTERM saves a checkpoint and returns Interrupted.
 RunOutcome run_translation(const ConfigNode& job);
+
+// Makes SIGINT/SIGTERM request a clean stop, which run_translation honours,
+// instead of killing the process. Call it first thing in main() so that a
+// signal arriving during start-up is not fatal; run_translation also installs
+// it for its own duration.
+void catch_stop_signals();
 }  // namespace slt
