@@ -448,6 +448,7 @@ class Engine {
     lower_case_ = bool_key(job_, "model.lower_case");
 
     std::optional<fs::path> resume = eval_only_ ? std::nullopt : checkpoint_to_resume();
+    if (!eval_only_ && !resume) clear_earlier_results();
     if (auto load = optional_string(job_, "common.load_model"); load && (eval_only_ || !resume)) {
       spdlog::info("loading model weights from {}", *load);
       load_state_dict(module(), load_checkpoint_weights(*load), *load);
@@ -623,6 +624,26 @@ class Engine {
     auto found = list_checkpoints(output_dir_);
     if (found.empty()) return std::nullopt;
     return found.back();
+  }
+
+  // A fresh run must not mix with what an earlier run left: a stale
+  // best_model.pth would be evaluated as this run's best. What an attempt
+  // killed before its first checkpoint left (metrics, event files) goes quietly.
+  void clear_earlier_results() {
+    std::vector<fs::path> earlier;
+    for (const char* name : {"best_model.pth", "val_results.json", "test_results.json", "val_outputs.tsv", "test_outputs.tsv"})
+      if (fs::exists(output_dir_ / name)) earlier.push_back(output_dir_ / name);
+    if (!earlier.empty() && !bool_key(job_, "common.overwrite_output_dir"))
+      throw UserError("common.output_dir=" + output_dir_.string() + " holds results of an earlier run (" +
+                      earlier.front().filename().string() + ", ...) but no checkpoint to resume from; set "
+                      "common.overwrite_output_dir=true to start afresh there, or choose another common.output_dir");
+    for (const auto& path : earlier) {
+      spdlog::warn("common.overwrite_output_dir: removing {}", path.string());
+      fs::remove(path);
+    }
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(output_dir_ / "tb", ec))
+      if (entry.path().filename().string().rfind("events.out.tfevents.", 0) == 0) fs::remove(entry.path());
   }
 
   c10::IValue optimizer_state_dict() {

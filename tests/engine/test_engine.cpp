@@ -424,3 +424,29 @@ TEST_CASE("on a terminal a progress bar shows epoch, step, ETA and loss", "[engi
   CHECK(r.exit_code == 0);
   CHECK_THAT(r.output, Catch::Contains("epoch 0 [") && Catch::Contains("12/12 ETA 00:00:00 loss"));
 }
+
+TEST_CASE("a fresh run refuses a folder with an earlier run's results unless told to overwrite", "[engine]") {
+  ToyData toy;
+  fs::path run = toy.dir.path() / "run";
+  const std::string command = toy.t5(run) + "common.eval_steps=null optim.epochs=1 ";
+  REQUIRE(run_command(command).exit_code == 0);
+  for (const auto& entry : fs::directory_iterator(run))
+    if (entry.path().filename().string().rfind("checkpoint-", 0) == 0) fs::remove(entry.path());
+  auto refused = run_command(command);
+  CHECK(refused.exit_code == 2);
+  CHECK_THAT(refused.output, Catch::Contains("holds results of an earlier run") &&
+                                 Catch::Contains("common.overwrite_output_dir=true"));
+  auto overwritten = run_command(command + "common.overwrite_output_dir=true");
+  INFO(overwritten.output);
+  CHECK(overwritten.exit_code == 0);
+  CHECK_THAT(overwritten.output, Catch::Contains("removing"));
+  CHECK(fs::exists(run / "test_results.json"));
+  // What an attempt killed before its first checkpoint leaves is no obstacle.
+  for (const auto& entry : fs::directory_iterator(run))
+    if (entry.path().extension() != ".jsonl" && entry.path().filename() != "tb" && entry.path().filename() != "logs")
+      fs::remove_all(entry.path());
+  auto restarted = run_command(command);
+  INFO(restarted.output);
+  CHECK(restarted.exit_code == 0);
+  CHECK(std::distance(fs::directory_iterator(run / "tb"), fs::directory_iterator()) == 1);
+}
