@@ -222,6 +222,20 @@ TEST_CASE("the T5 model learns the toy dataset; eval-only reproduces its test re
   CHECK(best_val_bleu4(run) >= 80);
   CHECK(read_json(run / "val_results.json")["bleu4"].get<double>() >= 80);
   check_eval_only_reproduces(toy.t5(run), run, toy.dir.path() / "eval");
+  // slt-translate on the run folder says what the evaluation wrote for the first test item.
+  std::ifstream manifest(toy.data / "manifests" / "test_features.tsv");
+  std::string first;
+  std::getline(manifest, first);
+  std::string name = first.substr(0, first.find(".mp4"));
+  fs::path features = toy.data / "features" / "0" / name.substr(0, 5) / (name + ".pt");
+  auto translated = run_command(std::string(SLT_TRANSLATE_EXE) + " --model " + run.string() + " " + features.string());
+  INFO(translated.output);
+  REQUIRE(translated.exit_code == 0);
+  std::istringstream outputs(read_file(run / "test_outputs.tsv"));
+  std::string header, row;
+  std::getline(outputs, header);
+  std::getline(outputs, row);
+  CHECK(translated.output == row.substr(0, row.find('\t')) + "\n");
 }
 
 TEST_CASE("the learning rate follows the reference schedule per iteration with gradient accumulation 2", "[engine][lr]") {
