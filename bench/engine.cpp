@@ -124,11 +124,7 @@ double bare_items_per_second(const slt::ConfigNode& job, int steps) {
   options.num_workers = 0;
   options.seed = static_cast<uint64_t>(job.at("common.seed")->as_int());
   options.max_target_length = job.at("data.max_target_positions")->as_int();
-  std::vector<std::shared_ptr<slt::FeatureDataset>> datasets;
-  std::string dir = job.at("data.train_data_dirs")->as_string();
-  datasets.push_back(slt::Registry::global().create<slt::FeatureDataset>(
-      slt::kinds::kDataset, slt::infer_dataset_kind(job, dir), slt::dataset_config(job, dir, "train")));
-  slt::FeatureLoader loader(datasets, bundle.tokenizer, options);
+  slt::FeatureLoader loader(slt::open_split_datasets(job, "train"), bundle.tokenizer, options);
   loader.start_epoch(0);
   std::vector<slt::Batch> batches;
   slt::FeatureBatch fb;

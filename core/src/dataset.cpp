@@ -48,6 +48,26 @@ std::string infer_dataset_kind(const ConfigNode& run_config, const fs::path& pat
   return "sign_features";
 }
 
+std::vector<std::shared_ptr<FeatureDataset>> open_split_datasets(const ConfigNode& run_config, const std::string& split) {
+  auto key = [&](const char* name) {
+    const ConfigNode* node = run_config.at(name);
+    if (!node) throw ConfigError(std::string("missing config key ") + name);
+    return node->as_string(name);
+  };
+  std::vector<std::string> dirs;
+  if (split == "train") {
+    for (const auto& dir : slt::split(key("data.train_data_dirs"), ','))
+      if (!trim(dir).empty()) dirs.emplace_back(trim(dir));
+  } else {
+    dirs.push_back(key("data.val_data_dir"));
+  }
+  std::vector<std::shared_ptr<FeatureDataset>> datasets;
+  for (const auto& dir : dirs)
+    datasets.push_back(Registry::global().create<FeatureDataset>(kinds::kDataset, infer_dataset_kind(run_config, dir),
+                                                                 dataset_config(run_config, dir, split)));
+  return datasets;
+}
+
 void FeatureSource::read(float* destination) const {
   if (frames == 0) return;
   if (file->dtype() == at::kFloat) {

@@ -44,14 +44,14 @@ at::Tensor LossScaler::scale(const at::Tensor& loss) const { return enabled_ ? l
 
 bool LossScaler::unscale(torch::nn::Module& module) const {
   if (!enabled_) return true;
-  bool finite = true;
   torch::NoGradGuard no_grad;
+  std::vector<at::Tensor> finite;  // one flag per gradient, read back once (one device sync, not one per tensor)
   for (auto& p : module.parameters()) {
     if (!p.grad().defined()) continue;
     p.grad().mul_(1.0 / scale_value);
-    if (finite && !p.grad().isfinite().all().item<bool>()) finite = false;
+    finite.push_back(p.grad().isfinite().all());
   }
-  return finite;
+  return finite.empty() || at::stack(finite).all().item<bool>();
 }
 
 void LossScaler::update(bool found_inf) {

@@ -190,11 +190,9 @@ extern "C" void on_stop_signal(int signal) {
 class StopSignals {
  public:
   StopSignals() {
-    struct sigaction action {};
-    action.sa_handler = on_stop_signal;
-    sigemptyset(&action.sa_mask);
-    sigaction(SIGINT, &action, &previous_int_);
-    sigaction(SIGTERM, &action, &previous_term_);
+    sigaction(SIGINT, nullptr, &previous_int_);
+    sigaction(SIGTERM, nullptr, &previous_term_);
+    catch_stop_signals();
   }
   ~StopSignals() {
     sigaction(SIGINT, &previous_int_, nullptr);
@@ -483,19 +481,10 @@ class Engine {
  private:
   torch::nn::Module& module() { return bundle_.model->module(); }
 
-  std::vector<std::shared_ptr<FeatureDataset>> open_datasets(const std::string& split) {
-    std::vector<std::string> dirs;
-    if (split == "train") {
-      for (const auto& dir : slt::split(string_key(job_, "data.train_data_dirs"), ','))
-        if (!trim(dir).empty()) dirs.push_back(std::string(trim(dir)));
-    } else {
-      dirs.push_back(string_key(job_, "data.val_data_dir"));
-    }
-    std::vector<std::shared_ptr<FeatureDataset>> out;
-    for (const auto& dir : dirs)
-      out.push_back(Registry::global().create<FeatureDataset>(kinds::kDataset, infer_dataset_kind(job_, dir),
-                                                              dataset_config(job_, dir, split)));
-    return out;
+  // The training datasets, opened once for the loader and the truecaser.
+  const std::vector<std::shared_ptr<FeatureDataset>>& train_datasets() {
+    if (train_datasets_.empty()) train_datasets_ = open_split_datasets(job_, "train");
+    return train_datasets_;
   }
 
   std::unique_ptr<FeatureLoader> make_loader(const std::string& split) {
@@ -507,7 +496,8 @@ class Engine {
     options.seed = static_cast<uint64_t>(int_key(job_, "common.seed"));
     options.num_workers = static_cast<int>(std::clamp<int64_t>(int_key(job_, "common.num_workers"), 0, 4));
     options.max_target_length = int_key(job_, "data.max_target_positions");
-    auto loader = std::make_unique<FeatureLoader>(open_datasets(split), bundle_.tokenizer, options);
+    auto loader = std::make_unique<FeatureLoader>(train ? train_datasets() : open_split_datasets(job_, split),
+                                                  bundle_.tokenizer, options);
     if (loader->size() == 0) throw UserError("the " + split + " split has no items (see the dataset messages above)");
     return loader;
   }
@@ -522,7 +512,7 @@ class Engine {
     if (!lower_case_) return nullptr;
     if (!truecaser_) {
       std::vector<std::string> labels;
-      for (const auto& dataset : open_datasets("train"))
+      for (const auto& dataset : train_datasets())
         for (size_t i = 0; i < dataset->size(); ++i) labels.push_back(dataset->label(i));
       truecaser_ = std::make_unique<metrics::Truecaser>();
       truecaser_->fit(labels);
@@ -796,8 +786,7 @@ class Engine {
 
   void resume_from(const fs::path& path) {
     spdlog::info("resuming from {}", path.string());
-    std::vector<std::string> warnings;
-    c10::IValue checkpoint = load_pt(path.string(), &warnings);
+    c10::IValue checkpoint = load_pt(path.string());
     const c10::IValue* model = dict_get(checkpoint, "model");
     if (!model) throw TensorFileError("'" + path.string() + "' has no \"model\" entry; is it a training checkpoint?");
     load_state_dict(module(), flatten_tensors(*model, path.string()), path.string());
@@ -959,8 +948,8 @@ class Engine {
           progress.clear();
           throw Error(fmt::format("loss is {} at epoch {}, batch {} (optimizer step {}): stopping; the last good "
                                   "checkpoint in {} is kept (lower optim.lr, or check the features of this batch: {})",
-                                  std::isnan(loss_value) ? "nan" : loss_value > 0 ? "inf" : "-inf", epoch, step, state_.optimizer_steps, output_dir_.string(),
-                                  join(batch.feature_ids, ", ")));
+                                  std::isnan(loss_value) ? "nan" : loss_value > 0 ? "inf" : "-inf", epoch, step,
+                                  state_.optimizer_steps, output_dir_.string(), join(batch.feature_ids, ", ")));
         }
         scaler_->scale(out.loss / static_cast<double>(accumulation)).backward();
         const bool update = (step + 1) % accumulation == 0;
@@ -1076,6 +1065,7 @@ class Engine {
   std::unique_ptr<LossScaler> scaler_;
   std::unique_ptr<MetricsSink> metrics_;
   std::unique_ptr<metrics::Truecaser> truecaser_;
+  std::vector<std::shared_ptr<FeatureDataset>> train_datasets_;
   TrainState state_;
   int64_t checkpoints_written_ = 0;
   int64_t trained_items_ = 0;

@@ -65,6 +65,10 @@ ConfigNode dataset_config(const ConfigNode& run_config, const std::filesystem::p
 // The dataset component for a folder: `data.dataset` when set, otherwise
 // youtube_asl / how2sign when the folder name says so, else sign_features.
 std::string infer_dataset_kind(const ConfigNode& run_config, const std::filesystem::path& path);
+// The datasets of a split as the reference's create_dataloader opens them:
+// one per folder of data.train_data_dirs (comma-separated) for "train", the
+// data.val_data_dir folder for "val" and "test". Plugins must be loaded.
+std::vector<std::shared_ptr<FeatureDataset>> open_split_datasets(const ConfigNode& run_config, const std::string& split);
 
 // One padded batch, as the reference collator builds it.
 struct FeatureBatch {
