@@ -187,10 +187,4 @@ SpecialTokens SignBart::special_tokens() const {
   return t;
 }
 
-torch::Tensor SignBart::shift_right(const torch::Tensor& labels) const {
-  auto shifted = torch::full_like(labels, config_.decoder_start_token_id);
-  shifted.narrow(1, 1, labels.size(1) - 1).copy_(labels.narrow(1, 0, labels.size(1) - 1));
-  return shifted.masked_fill(shifted == -100, config_.pad_token_id);
-}
-
 }  // namespace slt::bart

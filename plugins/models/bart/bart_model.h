@@ -41,7 +41,6 @@ class SignBart : public torch::nn::Module {
                        const torch::Tensor& encoder_mask);
   torch::Tensor decode_step(const torch::Tensor& tokens, const torch::Tensor& encoder_hidden,
                             const torch::Tensor& encoder_mask, BartCache& cache);
-  torch::Tensor shift_right(const torch::Tensor& labels) const;
   void reinit_weights();
 
  private:

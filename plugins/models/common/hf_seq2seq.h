@@ -5,8 +5,8 @@
 // loading the weights, the label-smoothed loss and the decoding hooks.
 //
 // `Net` is the torch module (SignT5, SignBart) with: config(), encode(),
-// decode(), decode_step(tokens, hidden, mask, Net::Cache&), shift_right(),
-// and Net::Config with from_json() and the fields used below.
+// decode(), decode_step(tokens, hidden, mask, Net::Cache&), and Net::Config
+// with from_json() and the fields used below.
 #include <torch/torch.h>
 
 #include <fstream>
@@ -24,6 +24,14 @@ T config_value(const ConfigNode& config, const char* key, T fallback) {
   if constexpr (std::is_same_v<T, double>) return node->as_double(key);
   else if constexpr (std::is_same_v<T, bool>) return node->as_bool(key);
   else return node->as_int(key);
+}
+
+// Decoder inputs from labels, as Hugging Face's shift_tokens_right: the start
+// token, then the labels without their last position; -100 becomes padding.
+inline torch::Tensor shift_tokens_right(const torch::Tensor& labels, int64_t decoder_start, int64_t pad) {
+  auto shifted = torch::full_like(labels, decoder_start);
+  shifted.narrow(1, 1, labels.size(1) - 1).copy_(labels.narrow(1, 0, labels.size(1) - 1));
+  return shifted.masked_fill(shifted == -100, pad);
 }
 
 inline nlohmann::json read_model_config(const std::filesystem::path& folder) {
@@ -68,8 +76,9 @@ class HfSeq2Seq : public Seq2SeqModel {
     ModelOutput out;
     out.encoder_hidden_states = net_->encode(batch.features, batch.attention_mask);
     if (!batch.labels.defined()) return out;
-    out.logits = net_->decode(net_->shift_right(batch.labels), out.encoder_hidden_states, batch.attention_mask);
     const Config& c = net_->config();
+    out.logits = net_->decode(shift_tokens_right(batch.labels, c.decoder_start_token_id, c.pad_token_id),
+                              out.encoder_hidden_states, batch.attention_mask);
     out.loss = torch::nn::functional::cross_entropy(
         out.logits.reshape({-1, out.logits.size(-1)}), batch.labels.reshape({-1}),
         torch::nn::functional::CrossEntropyFuncOptions().ignore_index(c.pad_token_id).label_smoothing(c.label_smoothing));

@@ -92,7 +92,6 @@ class SignT5 : public torch::nn::Module {
                        const torch::Tensor& encoder_mask);
   torch::Tensor decode_step(const torch::Tensor& tokens, const torch::Tensor& encoder_hidden,
                             const torch::Tensor& encoder_mask, T5Cache& cache);
-  torch::Tensor shift_right(const torch::Tensor& labels) const;
   // Re-initialises every weight as the reference _init_weights does (model.from_scratch).
   void reinit_weights();
 
