@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "slt/generation.h"
@@ -58,6 +59,20 @@ inline std::vector<std::string> decode_rows(const at::Tensor& sequences, const s
     out.push_back(tokenizer->decode(std::vector<int64_t>(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + row.numel())));
   }
   return out;
+}
+
+// Total parameter count and the parameter names of a module.
+struct ParameterSummary {
+  int64_t count = 0;
+  std::set<std::string> names;
+};
+inline ParameterSummary summarize_parameters(torch::nn::Module& module) {
+  ParameterSummary summary;
+  for (const auto& p : module.named_parameters()) {
+    summary.count += p.value().numel();
+    summary.names.insert(p.key());
+  }
+  return summary;
 }
 
 inline double max_abs_diff(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }

@@ -24,12 +24,7 @@ TEST_CASE("bart: encoder states, logits and loss match the reference", "[models]
 TEST_CASE("bart: parameter count and names are the reference's", "[models][bart]") {
   auto model = fixture_model("bart", "tiny_bart");
   auto fixture = expected_outputs()["models"]["bart"];
-  int64_t count = 0;
-  std::set<std::string> names;
-  for (const auto& p : model->module().named_parameters()) {
-    count += p.value().numel();
-    names.insert(p.key());
-  }
+  auto [count, names] = summarize_parameters(model->module());
   CHECK(count == fixture["num_parameters"].get<int64_t>());
   for (const auto& key : fixture["safetensors_keys"]) {
     std::string name = key.get<std::string>();

@@ -78,12 +78,7 @@ TEST_CASE("t5: incremental decoding equals the teacher-forced decoder", "[models
 TEST_CASE("t5: parameter names and count are the reference's", "[models][t5]") {
   auto model = tiny_t5();
   auto fixture = expected_outputs()["models"]["t5"];
-  int64_t count = 0;
-  std::set<std::string> names;
-  for (const auto& p : model->module().named_parameters()) {
-    count += p.value().numel();
-    names.insert(p.key());
-  }
+  auto [count, names] = slt_test::summarize_parameters(model->module());
   CHECK(count == fixture["num_parameters"].get<int64_t>());
   for (const auto& key : fixture["safetensors_keys"]) {
     std::string name = key.get<std::string>();
