@@ -6,6 +6,7 @@
 #include <fstream>
 #include <string>
 
+#include "slt/components.h"
 #include "slt/model.h"
 #include "slt/plugin_loader.h"
 
@@ -28,7 +29,7 @@ inline std::shared_ptr<slt::Seq2SeqModel> t5_small(const std::filesystem::path& 
   config.set("model.feature_dim", 768);
   config.set("model.dropout", 0.1);
   config.set("model.from_scratch", true);
-  return slt::Registry::global().create<slt::Seq2SeqModel>(slt::kinds::kModel, "t5", config);
+  return slt::open_model(config);
 }
 
 // configs/slt_tarres_fairseq.yaml's architecture with a 7,000-piece dictionary.
@@ -42,7 +43,10 @@ inline std::shared_ptr<slt::Seq2SeqModel> tarres(const std::filesystem::path& di
   slt::ConfigNode config = slt::ConfigNode::map();
   config.set("model.name_or_path", dir.string());
   config.set("model.feature_dim", 768);
-  return slt::Registry::global().create<slt::Seq2SeqModel>(slt::kinds::kModel, "tarres", config);
+  config.set("model.max_source_positions", 1024);
+  config.set("model.max_target_positions", 1024);
+  config.set("fairseq", true);
+  return slt::open_model(config);
 }
 
 }  // namespace slt_bench

@@ -27,6 +27,7 @@
 #include "slt/dataset.h"
 #include "slt/log.h"
 #include "slt/optim.h"
+#include "slt/components.h"
 #include "slt/run_config.h"
 #include "slt/tokenizer.h"
 #include "slt/trainer.h"
@@ -110,7 +111,7 @@ slt::ConfigNode compose(const std::string& config_name, const std::vector<std::s
   request.command_line = "bench_engine";
   auto runs = slt::compose_runs(request);
   slt::ConfigNode job = runs.front().job_config();
-  slt::validate_run_config(job);
+  slt::validate_job(job);
   return job;
 }
 

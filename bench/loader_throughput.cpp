@@ -82,15 +82,16 @@ int main(int argc, char** argv) {
 
   slt::load_plugins(slt::plugin_search_path({}));
   slt::ConfigNode config = slt::ConfigNode::map();
+  config.set("data.min_source_positions", 0);
   config.set("data.max_source_positions", 1024);
-  auto dataset = slt::Registry::global().create<slt::FeatureDataset>(
-      slt::kinds::kDataset, "sign_features", slt::dataset_config(config, dir, "train"));
+  config.set("data.num_epochs_extracted", 1);
+  auto dataset = slt::open_dataset(config, dir, "train");
   slt::LoaderOptions options;
   options.batch_size = batch;
   options.shuffle = true;
   options.drop_last = true;
   options.num_workers = workers;
-  slt::FeatureLoader loader({dataset}, nullptr, options);
+  slt::FeatureLoader loader(std::vector<std::shared_ptr<slt::FeatureDataset>>{dataset}, nullptr, options);
   start = std::chrono::steady_clock::now();
   loader.start_epoch(0);
   slt::FeatureBatch b;

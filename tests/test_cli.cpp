@@ -337,3 +337,64 @@ TEST_CASE("slt-translate runs a run folder: config.yaml + a reference-style best
   // Lower-cased model: the decoded text is the reference's batch_decode.
   CHECK(parsed.at("text")->as_string() == fixture.at("decoded")->elements()[3].as_string());
 }
+
+TEST_CASE("slt-run --cfg job of the reference configs prints what it printed before the plugin boundary", "[cli][configs]") {
+  const std::filesystem::path golden = std::filesystem::path(SLT_TESTS_DIR) / "golden" / "cfg_job";
+  std::ifstream commands(golden / "commands.tsv");
+  REQUIRE(commands);
+  int checked = 0;
+  for (std::string line; std::getline(commands, line);) {
+    size_t tab = line.find('\t');
+    REQUIRE(tab != std::string::npos);
+    std::string name = line.substr(0, tab), args = line.substr(tab + 1);
+    INFO(name << ": slt-run " << args);
+    TempDir cwd;
+    auto r = run_command("cd " + cwd.path().string() + " && " + kRun + args + " --cfg job");
+    REQUIRE(r.exit_code == 0);
+    std::string printed = r.output;
+    for (size_t at; (at = printed.find(cwd.path().string())) != std::string::npos;)
+      printed.replace(at, cwd.path().string().size(), "@CWD@");
+    std::ifstream in(golden / (name + ".yaml"));
+    std::stringstream expected;
+    expected << in.rdbuf();
+    CHECK(printed == expected.str());
+    ++checked;
+  }
+  CHECK(checked == 6);
+}
+
+TEST_CASE("a plugin's keys are set without +, checked against its schema, and named in errors", "[cli][plugins]") {
+  const std::string hello = kRun + "--config-name slt_t5 model.name_or_path=" + SLT_FIXTURES_DIR +
+                            "/models/tiny_t5 data.train_data_dirs=/d data.val_data_dir=/d model.arch=hello_model ";
+  SECTION("declared keys are accepted and written with the component's defaults") {
+    auto r = run_command(hello + "model.hidden_dim=4 --cfg job");
+    CHECK(r.exit_code == 0);
+    CHECK_THAT(r.output, Catch::Contains("arch: hello_model") && Catch::Contains("hidden_dim: 4") &&
+                             Catch::Contains("vocab_size: null"));
+  }
+  SECTION("a key neither the run nor the component declares: exit 2 with a suggestion from both") {
+    auto r = run_command(hello + "model.hiden_dim=4 --cfg job");
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Catch::Contains("model.hiden_dim") && Catch::Contains("did you mean 'model.hidden_dim'"));
+    auto run_key = run_command(hello + "model.num_beam=4 --cfg job");
+    CHECK(run_key.exit_code == 2);
+    CHECK_THAT(run_key.output, Catch::Contains("did you mean 'model.num_beams'"));
+  }
+  SECTION("a declared key of the wrong type names the key, the expected type and the value") {
+    auto r = run_command(hello + "model.hidden_dim=wide --cfg job");
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Catch::Contains("model.hidden_dim") && Catch::Contains("expected int") &&
+                             Catch::Contains("'wide'"));
+  }
+  SECTION("a key of another component is unknown to the chosen one") {
+    auto r = run_command(kRun + "--config-name slt_t5 model.name_or_path=" + SLT_FIXTURES_DIR +
+                         "/models/tiny_t5 data.train_data_dirs=/d data.val_data_dir=/d model.hidden_dim=4 --cfg job");
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Catch::Contains("unknown config key 'model.hidden_dim'"));
+  }
+  SECTION("an unknown component name lists the registered ones with the closest") {
+    auto r = run_command(hello + "model.arch=helo_model --cfg job");
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Catch::Contains("unknown model 'helo_model'") && Catch::Contains("Did you mean 'hello_model'"));
+  }
+}

@@ -3,6 +3,7 @@
 
 #include "slt/compose.h"
 #include "slt/errors.h"
+#include "slt/components.h"
 #include "slt/run_config.h"
 #include "test_helpers.h"
 
@@ -134,7 +135,7 @@ TEST_CASE("a missing config name says where slt looked", "[compose]") {
 TEST_CASE("shipped configs compose with every reference default", "[compose][configs]") {
   for (std::string name : {"slt_t5", "slt_bart", "slt_tarres_fairseq"}) {
     ConfigNode cfg = compose_one(shipped(name));
-    slt::validate_run_config(cfg);
+    slt::validate_job(cfg);
     INFO(name);
     // Keys only base_config provides, with the reference defaults.
     CHECK(cfg.at("common.seed")->as_int() == 42);

@@ -1,6 +1,8 @@
 #include <ATen/ATen.h>
 
 #include <catch2/catch.hpp>
+#include <fstream>
+#include <sstream>
 
 #include "slt/errors.h"
 #include "slt/model.h"
@@ -38,7 +40,8 @@ TEST_CASE("the example plugin loads, registers and creates a working model", "[p
   CHECK(info.schema.find("hidden_dim") != nullptr);
   CHECK(fs::path(info.plugin_path).filename() == "libslt_hello_model.so");
 
-  auto model = registry.create<slt::TranslationModel>("model", "hello_model", hello_config());
+  slt::ConfigNode config = hello_config();
+  auto model = registry.create<slt::TranslationModel>("model", "hello_model", config.at("model"));
   slt::Batch batch;
   batch.features = at::randn({2, 5, 8});
   batch.attention_mask = at::ones({2, 5});
@@ -130,4 +133,32 @@ TEST_CASE("plugin search path order: flag, environment, config, default", "[plug
   CHECK(dirs[3] == "/cfg/c");
   CHECK(dirs[4] == slt::default_plugin_dir());
   CHECK(fs::equivalent(slt::default_plugin_dir(), SLT_BUILD_PLUGIN_DIR));
+}
+
+// Core and the apps choose components through the registry (names from the
+// config, or claims); none of them may know a built-in plugin by name.
+TEST_CASE("no source file under core/ or apps/ names a component registered by plugins/", "[plugins][boundary]") {
+  slt::Registry registry;
+  slt::PluginLoader loader(registry);
+  loader.load_directory(SLT_BUILD_PLUGIN_DIR);
+  std::vector<std::string> names;
+  for (const slt::ComponentInfo* info : registry.list()) names.push_back("\"" + info->name + "\"");
+  REQUIRE(names.size() >= 9);  // models, tokenizers, datasets
+  const fs::path source = fs::path(SLT_TESTS_DIR).parent_path();
+  int files = 0;
+  for (const char* top : {"core", "apps"}) {
+    for (const auto& entry : fs::recursive_directory_iterator(source / top)) {
+      std::string ext = entry.path().extension().string();
+      if (!entry.is_regular_file() || (ext != ".cpp" && ext != ".h" && ext != ".in")) continue;
+      ++files;
+      std::ifstream in(entry.path());
+      std::stringstream text;
+      text << in.rdbuf();
+      for (const auto& name : names) {
+        INFO(entry.path().string() << " names " << name);
+        CHECK(text.str().find(name) == std::string::npos);
+      }
+    }
+  }
+  CHECK(files > 40);
 }

@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "slt/errors.h"
+#include "slt/components.h"
 #include "slt/run_config.h"
 #include "slt/schema.h"
 
@@ -81,5 +82,5 @@ TEST_CASE("the run schema knows every reference section", "[schema]") {
   }
   ConfigNode cfg = schema.defaults();
   cfg.set("optim.lrr", 0.1);
-  CHECK_THROWS_WITH(slt::validate_run_config(cfg), Catch::Contains("did you mean 'optim.lr'"));
+  CHECK_THROWS_WITH(slt::validate_job(cfg), Catch::Contains("did you mean 'optim.lr'"));
 }

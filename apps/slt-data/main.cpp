@@ -227,7 +227,8 @@ int train_tokenizer(const std::vector<std::string>& args) {
       }
     }
   }
-  fs::path prefix = output_dir / "sentencepiece";
+  fs::path model_file = output_dir / "sentencepiece.model";  // fairseq's layout, beside dictionary.txt
+  fs::path prefix = output_dir / model_file.stem();
   std::string spm_args = "--input=" + sentences.string() + " --model_prefix=" + prefix.string() + " --model_type=" + type +
                          " --vocab_size=" + std::to_string(vm["vocab-size"].as<int>()) + " --character_coverage=1.0" +
                          " --num_threads=" + std::to_string(vm["num-threads"].as<int>()) +
@@ -239,7 +240,7 @@ int train_tokenizer(const std::vector<std::string>& args) {
     throw;
   }
   fs::remove(sentences);
-  slt::spm::Model model((prefix.string() + ".model"));
+  slt::spm::Model model(model_file.string());
   std::ostringstream dictionary;
   for (int32_t id = 0; id < model.piece_size(); ++id) {
     std::string piece = model.id_to_piece(id);
@@ -248,7 +249,7 @@ int train_tokenizer(const std::vector<std::string>& args) {
   }
   std::string text = dictionary.str();
   slt::write_file_atomically((output_dir / "dictionary.txt").string(), text.data(), text.size());
-  spdlog::info("wrote {} and {}", (prefix.string() + ".model"), (output_dir / "dictionary.txt").string());
+  spdlog::info("wrote {} and {}", model_file.string(), (output_dir / "dictionary.txt").string());
   return 0;
 }
 

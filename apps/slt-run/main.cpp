@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "slt/components.h"
 #include "slt/compose.h"
 #include "slt/describe.h"
 #include "slt/doctor.h"
@@ -70,7 +71,7 @@ int run(int argc, char** argv) {
       ("multirun,m", "sweep: a=1,2 b=x,y runs the cartesian product, one after the other")
       ("cfg", po::value<std::string>(), "print the composed config and exit: job, hydra or all")
       ("list-plugins", "list the plugins found and their components")
-      ("describe", po::value<std::string>(), "print the config schema of a component, e.g. model.t5")
+      ("describe", po::value<std::string>(), "print the config schema of a component, KIND.NAME as --list-plugins shows it")
       ("plugin-path", po::value(&plugin_paths)->composing(), "folder searched first for plugins (repeatable)")
       ("doctor", "report versions, BLAS, threads, CUDA, FFmpeg, plugins and GEMM speed")
       ("log-level", po::value<std::string>()->default_value("info"), "trace, debug, info, warn or error")
@@ -104,7 +105,10 @@ int run(int argc, char** argv) {
   }
 
   slt::register_base_config();
+  // Plugins first: their schemas say which keys a plain key=value may set.
+  slt::load_plugins(plugin_dirs);
   slt::ComposeRequest request;
+  request.declared_key = slt::accepts_key;
   request.search_path = config_search_path(config_dirs, argv[0]);
   if (vm.count("config")) request.config_file = vm["config"].as<std::string>();
   if (vm.count("config-name")) request.config_name = vm["config-name"].as<std::string>();
@@ -131,7 +135,8 @@ int run(int argc, char** argv) {
   auto runs = slt::compose_runs(request);
   for (auto& run : runs) {
     slt::ConfigNode job = run.job_config();
-    slt::validate_run_config(job);
+    slt::load_plugins(slt::plugin_search_path(plugin_paths, &job));  // the config's plugins.paths
+    slt::validate_job(job);
     for (auto& [key, value] : job.items()) run.config[key] = value;  // validated (typed) values
   }
 
@@ -169,7 +174,6 @@ int run(int argc, char** argv) {
       write_file(output_dir / "overrides.yaml", overrides_list.to_yaml());
     }
     if (runs.size() > 1) spdlog::info("run {}/{}: {}", i + 1, runs.size(), slt::join(runs[i].task_overrides, " "));
-    slt::load_plugins(slt::plugin_search_path(plugin_paths, &job));
     try {
       auto outcome = slt::run_translation(job);
       if (outcome.status == slt::RunOutcome::Status::Interrupted) {

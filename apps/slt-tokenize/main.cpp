@@ -11,6 +11,7 @@
 #include "slt/errors.h"
 #include "slt/log.h"
 #include "slt/plugin_loader.h"
+#include "slt/components.h"
 #include "slt/tokenizer.h"
 
 namespace po = boost::program_options;
@@ -21,7 +22,7 @@ int run(int argc, char** argv) {
   po::options_description options("Usage: slt-tokenize --tokenizer PATH [options] < lines\nOptions");
   std::vector<std::string> plugin_paths;
   options.add_options()("help,h", "show this help")("tokenizer", po::value<std::string>(), "tokenizer folder or model file")(
-      "kind", po::value<std::string>(), "sentencepiece, byte_bpe or fairseq_spm (default: from the folder's files)")(
+      "kind", po::value<std::string>(), "tokenizer component (default: the one that claims the folder's files; slt-run --list-plugins)")(
       "decode", "read lines of ids, print text")("keep-special", "with --decode: keep special tokens")(
       "max-length", po::value<int64_t>()->default_value(-1), "truncate to N ids, special tokens included")(
       "lower-case", "lower-case text first (models trained with model.lower_case=true)")(
@@ -34,10 +35,8 @@ int run(int argc, char** argv) {
   }
   if (!vm.count("tokenizer")) throw slt::UserError("--tokenizer PATH is required (see slt-tokenize --help)");
   std::string path = vm["tokenizer"].as<std::string>();
-  std::string kind = vm.count("kind") ? vm["kind"].as<std::string>() : slt::infer_tokenizer_kind(path);
   slt::load_plugins(slt::plugin_search_path(plugin_paths));
-  auto tokenizer = slt::Registry::global().create<slt::Tokenizer>(slt::kinds::kTokenizer, kind,
-                                                                  slt::tokenizer_config(path, vm.count("lower-case") > 0));
+  auto tokenizer = slt::open_tokenizer(path, vm.count("kind") ? vm["kind"].as<std::string>() : "", vm.count("lower-case") > 0);
   int64_t max_length = vm["max-length"].as<int64_t>();
   std::string line;
   size_t number = 0;

@@ -19,38 +19,29 @@
 #include "slt/log.h"
 #include "slt/model.h"
 #include "slt/plugin_loader.h"
-#include "slt/run_config.h"
 #include "slt/tensor_io.h"
 #include "slt/tokenizer.h"
-#include "slt/trainer.h"
+#include "slt/components.h"
 
 namespace fs = std::filesystem;
 namespace po = boost::program_options;
 
 namespace {
 
+// The model and tokenizer of PATH, built as slt-run builds them.
 struct Loaded {
-  std::shared_ptr<slt::Seq2SeqModel> model;
-  std::shared_ptr<slt::Tokenizer> tokenizer;
-  std::string kind;
-  slt::ConfigNode config;
-  fs::path hf_folder;  // for the generation defaults, when there is one
+  slt::ModelBundle bundle;
+  slt::ConfigNode config;  // the run's config.yaml, or one made for a Hugging Face folder
 };
 
-Loaded load(const fs::path& path, const std::string& tokenizer_override) {
+// `search` overrides the run's model.num_beams / data.max_target_positions.
+Loaded load(const fs::path& path, const std::string& tokenizer_override, const slt::SearchOptions& search) {
   Loaded out;
   fs::path checkpoint;
-  if (fs::is_directory(path) && fs::exists(path / "config.json")) {  // Hugging Face folder
-    std::ifstream in(path / "config.json");
-    auto json = nlohmann::json::parse(in);
-    std::string type = json.value("model_type", "");
-    out.kind = type.find("t5") != std::string::npos ? "t5" : type.find("bart") != std::string::npos ? "bart" : "";
-    if (out.kind.empty()) throw slt::UserError("'" + path.string() + "' has model_type '" + type + "'; slt translates with t5 and bart folders");
+  if (fs::is_directory(path) && fs::exists(path / "config.json")) {  // Hugging Face folder: its model_type decides
     out.config = slt::ConfigNode::map();
     out.config.set("model.name_or_path", path.string());
-    if (json.contains("feature_dim")) out.config.set("model.feature_dim", json["feature_dim"].template get<int64_t>());
     out.config.set("model.dropout", 0.0);
-    out.config.set("model.arch", out.kind);  // the folder's model_type, whatever the folder is called
   } else {
     fs::path run_dir = fs::is_directory(path) ? path : path.parent_path();
     checkpoint = fs::is_directory(path) ? run_dir / "best_model.pth" : path;
@@ -59,14 +50,14 @@ Loaded load(const fs::path& path, const std::string& tokenizer_override) {
     if (!fs::exists(checkpoint)) throw slt::UserError("no checkpoint '" + checkpoint.string() + "'");
     out.config = slt::load_yaml_file((run_dir / "config.yaml").string());
   }
+  if (search.num_beams) out.config.set("model.num_beams", *search.num_beams);
+  if (search.max_length) out.config.set("data.max_target_positions", *search.max_length);
+  if (!out.config.at("data.max_target_positions")) out.config.set("data.max_target_positions", int64_t{128});
   slt::load_plugins(slt::plugin_search_path({}, &out.config));
-  slt::ModelBundle bundle = slt::create_model_and_tokenizer(out.config, tokenizer_override);
-  out.model = bundle.model;
-  out.tokenizer = bundle.tokenizer;
-  out.kind = bundle.kind;
-  out.hf_folder = bundle.hf_folder;
-  if (!checkpoint.empty()) slt::load_state_dict(out.model->module(), slt::load_checkpoint_weights(checkpoint.string()), checkpoint.string());
-  out.model->module().eval();
+  out.bundle = slt::create_model_and_tokenizer(out.config, tokenizer_override);
+  if (!checkpoint.empty())
+    slt::load_state_dict(out.bundle.model->module(), slt::load_checkpoint_weights(checkpoint.string()), checkpoint.string());
+  out.bundle.model->module().eval();
   return out;
 }
 
@@ -95,12 +86,12 @@ int run(int argc, char** argv) {
   if (device_name == "cuda" && !at::hasCUDA()) throw slt::UserError("--device cuda, but CUDA is not available here; use --device cpu");
   at::Device device(device_name == "cuda" ? at::kCUDA : at::kCPU);
 
-  Loaded loaded = load(vm["model"].as<std::string>(), vm["tokenizer"].as<std::string>());
-  loaded.model->module().to(device);
-  const slt::ConfigNode* max_target = loaded.config.at("data.max_target_positions");
-  int64_t max_length = vm.count("max-length") ? vm["max-length"].as<int64_t>()
-                       : max_target && max_target->type() == slt::ConfigNode::Type::Int ? max_target->as_int() : 128;
-  const slt::ConfigNode* beams_key = loaded.config.at("model.num_beams");
+  slt::SearchOptions search;
+  if (vm.count("beams")) search.num_beams = vm["beams"].as<int64_t>();
+  if (vm.count("max-length")) search.max_length = vm["max-length"].as<int64_t>();
+  Loaded loaded = load(vm["model"].as<std::string>(), vm["tokenizer"].as<std::string>(), search);
+  slt::ModelBundle& bundle = loaded.bundle;
+  bundle.model->module().to(device);
   for (const auto& input : inputs) {
     fs::path file(input);
     if (file.extension() != ".pt")
@@ -109,26 +100,10 @@ int run(int argc, char** argv) {
     if (features.dim() != 2) throw slt::UserError("'" + input + "' is not a [frames, feature_dim] tensor");
     features = features.unsqueeze(0).to(device);
     auto mask = at::ones({1, features.size(1)}, at::TensorOptions().device(device));
-    std::vector<int64_t> ids;
-    double score = 0;
-    if (loaded.kind == "tarres") {
-      slt::FairseqGenerationConfig config;
-      if (vm.count("beams")) config.beam = vm["beams"].as<int64_t>();
-      auto hyp = slt::generate_fairseq(*loaded.model, features, mask, config)[0][0];
-      ids = hyp.tokens;
-      score = hyp.score;
-    } else {
-      slt::GenerationConfig config = slt::read_generation_config(loaded.hf_folder);
-      config.max_length = max_length;
-      config.num_beams = vm.count("beams") ? vm["beams"].as<int64_t>()
-                         : beams_key && beams_key->type() == slt::ConfigNode::Type::Int ? beams_key->as_int()
-                                                                                      : config.num_beams;
-      auto out = slt::generate(*loaded.model, features, mask, config);
-      auto row = out.sequences[0].cpu();
-      ids.assign(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + row.numel());
-      if (out.sequences_scores.defined()) score = out.sequences_scores[0].item<double>();
-    }
-    std::string text = loaded.tokenizer->decode(ids, true);
+    slt::Translation best = bundle.search->translate(*bundle.model, features, mask).at(0);
+    const std::vector<int64_t>& ids = best.tokens;
+    double score = best.score;
+    std::string text = bundle.tokenizer->decode(ids, true);
     if (vm.count("json")) {
       nlohmann::ordered_json j = {{"input", input}, {"text", text}, {"ids", ids}, {"score", score}};
       std::cout << j.dump() << "\n";

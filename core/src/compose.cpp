@@ -250,7 +250,7 @@ std::vector<std::string> leaf_keys(const ConfigNode& node, const std::string& pr
   return keys;
 }
 
-void apply_override(ConfigNode& root, const Override& o) {
+void apply_override(ConfigNode& root, const Override& o, const std::function<bool(const std::string&)>& declared_key) {
   ConfigNode* existing = root.at(o.key);
   auto suggestion = [&] {
     std::string s = closest_match(o.key, leaf_keys(root));
@@ -258,6 +258,10 @@ void apply_override(ConfigNode& root, const Override& o) {
   };
   switch (o.kind) {
     case Override::Kind::Change:
+      if (!existing && declared_key && declared_key(o.key)) {
+        root.set(o.key, o.values.at(0));
+        break;
+      }
       if (!existing)
         throw ConfigError("cannot override '" + o.key + "': no such key in the config" +
                           suggestion() + ". To add a new key, use +" + o.key + "=VALUE");
@@ -390,7 +394,7 @@ std::vector<ComposedRun> compose_runs(const ComposeRequest& request) {
     ConfigNode hydra = hydra_defaults();
     if (const ConfigNode* from_files = root.find("hydra")) hydra.merge(*from_files);
     root["hydra"] = hydra;
-    for (const auto& o : config_overrides) apply_override(root, o);
+    for (const auto& o : config_overrides) apply_override(root, o, request.declared_key);
 
     ConfigNode& h = root["hydra"];
     h.set("job.config_name", config_name);

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <fstream>
 #include <regex>
+#include <type_traits>
 #include <sstream>
 
 #include "slt/errors.h"
@@ -55,6 +56,45 @@ const std::string& ConfigNode::as_string(std::string_view what) const {
   if (auto* v = std::get_if<std::string>(&value_)) return *v;
   type_mismatch(what, "string", *this);
 }
+
+namespace {
+
+template <typename T>
+T typed_value(const ConfigNode& node, std::string_view key) {
+  std::string what = "config key '" + std::string(key) + "'";
+  if constexpr (std::is_same_v<T, bool>) return node.as_bool(what);
+  else if constexpr (std::is_same_v<T, int64_t>) return node.as_int(what);
+  else if constexpr (std::is_same_v<T, double>) return node.as_double(what);
+  else return node.as_string(what);
+}
+
+}  // namespace
+
+template <typename T>
+std::optional<T> ConfigNode::get(std::string_view path) const {
+  const ConfigNode* node = at(path);
+  if (!node || node->is_null()) return std::nullopt;
+  if (node->is_missing())
+    throw ConfigError("config key '" + std::string(path) + "' has no value (???): set it, e.g. " +
+                      std::string(path) + "=...");
+  return typed_value<T>(*node, path);
+}
+
+template <typename T>
+T ConfigNode::require(std::string_view path) const {
+  std::optional<T> value = get<T>(path);
+  if (!value) throw ConfigError("missing config key '" + std::string(path) + "'");
+  return std::move(*value);
+}
+
+template std::optional<bool> ConfigNode::get<bool>(std::string_view) const;
+template std::optional<int64_t> ConfigNode::get<int64_t>(std::string_view) const;
+template std::optional<double> ConfigNode::get<double>(std::string_view) const;
+template std::optional<std::string> ConfigNode::get<std::string>(std::string_view) const;
+template bool ConfigNode::require<bool>(std::string_view) const;
+template int64_t ConfigNode::require<int64_t>(std::string_view) const;
+template double ConfigNode::require<double>(std::string_view) const;
+template std::string ConfigNode::require<std::string>(std::string_view) const;
 
 const ConfigNode::Map& ConfigNode::items() const {
   if (auto* v = std::get_if<Map>(&value_)) return *v;

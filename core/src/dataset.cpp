@@ -12,6 +12,7 @@
 #include <random>
 #include <thread>
 
+#include "slt/components.h"
 #include "slt/errors.h"
 #include "slt/tensor_io.h"
 #include "slt/text.h"
@@ -21,63 +22,26 @@ namespace fs = std::filesystem;
 
 namespace slt {
 
-ConfigSchema dataset_schema() {
-  ConfigSchema s;
-  s.add_required("path", ValueType::String, "Dataset folder (with manifests/ and features/)");
-  s.add("split", ValueType::String, "train", "Which manifest to read", {"train", "val", "test"});
-  s.add("seed", ValueType::Int, 0, "Seed for replacing unreadable items in train/val");
-  return s;
-}
-
-ConfigNode dataset_config(const ConfigNode& run_config, const fs::path& path, const std::string& split) {
-  ConfigNode config = run_config;
-  config.set("dataset.path", path.string());
-  config.set("dataset.split", split);
-  const ConfigNode* seed = run_config.at("common.seed");
-  config.set("dataset.seed", seed && seed->type() == ConfigNode::Type::Int ? seed->as_int() : int64_t{0});
-  return config;
-}
-
-std::string infer_dataset_kind(const ConfigNode& run_config, const fs::path& path) {
-  if (const ConfigNode* kind = run_config.at("data.dataset"); kind && kind->is_string()) return kind->as_string();
-  std::string name = fs::path(path).lexically_normal().filename().string();
-  if (name.empty()) name = fs::path(path).lexically_normal().parent_path().filename().string();
-  name = ascii_lower(name);
-  if (name.find("youtube") != std::string::npos) return "youtube_asl";
-  if (name.find("how2sign") != std::string::npos) return "how2sign";
-  return "sign_features";
+std::shared_ptr<FeatureDataset> open_dataset(const ConfigNode& job, const fs::path& folder, const std::string& split) {
+  ComponentContext context;
+  context.data_path = folder;
+  context.split = split;
+  context.seed = static_cast<uint64_t>(job.get_or<int64_t>("common.seed", 0));
+  context.debug = job.get_or<bool>("debug", false);
+  return Registry::global().create<FeatureDataset>(kinds::kDataset, choose_dataset(job, folder), job.at("data"), context);
 }
 
 std::vector<std::shared_ptr<FeatureDataset>> open_split_datasets(const ConfigNode& run_config, const std::string& split) {
-  auto key = [&](const char* name) {
-    const ConfigNode* node = run_config.at(name);
-    if (!node) throw ConfigError(std::string("missing config key ") + name);
-    return node->as_string(name);
-  };
   std::vector<std::string> dirs;
   if (split == "train") {
-    for (const auto& dir : slt::split(key("data.train_data_dirs"), ','))
+    for (const auto& dir : slt::split(run_config.require<std::string>("data.train_data_dirs"), ','))
       if (!trim(dir).empty()) dirs.emplace_back(trim(dir));
   } else {
-    dirs.push_back(key("data.val_data_dir"));
+    dirs.push_back(run_config.require<std::string>("data.val_data_dir"));
   }
   std::vector<std::shared_ptr<FeatureDataset>> datasets;
-  for (const auto& dir : dirs)
-    datasets.push_back(Registry::global().create<FeatureDataset>(kinds::kDataset, infer_dataset_kind(run_config, dir),
-                                                                 dataset_config(run_config, dir, split)));
+  for (const auto& dir : dirs) datasets.push_back(open_dataset(run_config, dir, split));
   return datasets;
-}
-
-void FeatureSource::read(float* destination) const {
-  if (frames == 0) return;
-  if (file->dtype() == at::kFloat) {
-    file->read_rows(destination, frames);
-    return;
-  }
-  at::Tensor raw = at::empty({frames, dim}, at::TensorOptions().dtype(file->dtype()));
-  file->read_rows(raw.data_ptr(), frames);
-  at::Tensor converted = raw.to(at::kFloat);
-  std::memcpy(destination, converted.data_ptr<float>(), sizeof(float) * frames * dim);
 }
 
 FeatureItem FeatureDataset::get(size_t index) const {

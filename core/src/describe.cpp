@@ -50,7 +50,7 @@ std::string format_component(const ComponentInfo& info) {
 std::pair<std::string, std::string> split_component_name(const std::string& qualified) {
   size_t dot = qualified.find('.');
   if (dot == std::string::npos || dot == 0 || dot + 1 == qualified.size())
-    throw UserError("'" + qualified + "' is not a component name: write KIND.NAME, e.g. model.t5");
+    throw UserError("'" + qualified + "' is not a component name: write KIND.NAME as `slt-run --list-plugins` lists it");
   return {qualified.substr(0, dot), qualified.substr(dot + 1)};
 }
 

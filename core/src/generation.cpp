@@ -352,4 +352,55 @@ std::vector<std::vector<FairseqHypothesis>> generate_fairseq(Seq2SeqModel& model
   return finalized;
 }
 
+HfSearch::HfSearch(GenerationConfig config, const SearchOptions& options) : config_(std::move(config)) {
+  if (options.num_beams) config_.num_beams = *options.num_beams;
+  if (options.max_length) config_.max_length = *options.max_length;
+}
+
+std::vector<Translation> HfSearch::translate(Seq2SeqModel& model, const at::Tensor& features,
+                                             const at::Tensor& attention_mask) const {
+  GenerationOutput out = generate(model, features, attention_mask, config_);
+  at::Tensor sequences = out.sequences.cpu().contiguous();
+  std::vector<Translation> rows;
+  for (int64_t i = 0; i < sequences.size(0); ++i) {
+    const int64_t* row = sequences[i].data_ptr<int64_t>();
+    Translation t;
+    t.tokens.assign(row, row + sequences.size(1));
+    if (out.sequences_scores.defined()) t.score = out.sequences_scores[i].item<double>();
+    rows.push_back(std::move(t));
+  }
+  return rows;
+}
+
+std::string HfSearch::describe() const {
+  return (config_.num_beams == 1 ? std::string("greedy search") : "beam search, " + std::to_string(config_.num_beams) + " beams") +
+         " (Hugging Face generate), max_length " + std::to_string(config_.max_length);
+}
+
+FairseqSearch::FairseqSearch(FairseqGenerationConfig config, const SearchOptions& options) : config_(std::move(config)) {
+  if (options.num_beams) config_.beam = *options.num_beams;
+}
+
+std::vector<Translation> FairseqSearch::translate(Seq2SeqModel& model, const at::Tensor& features,
+                                                  const at::Tensor& attention_mask) const {
+  std::vector<Translation> rows;
+  for (auto& nbest : generate_fairseq(model, features, attention_mask, config_)) {
+    Translation t;
+    if (!nbest.empty()) {
+      t.tokens = std::move(nbest.front().tokens);
+      t.score = nbest.front().score;
+    }
+    rows.push_back(std::move(t));
+  }
+  return rows;
+}
+
+std::string FairseqSearch::describe() const {
+  return "beam search, " + std::to_string(config_.beam) + " beams (fairseq SequenceGenerator)";
+}
+
+std::unique_ptr<SearchStrategy> Seq2SeqModel::make_search(const SearchOptions& options) const {
+  return std::make_unique<HfSearch>(GenerationConfig{}, options);
+}
+
 }  // namespace slt

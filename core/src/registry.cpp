@@ -13,6 +13,12 @@ const std::vector<std::string>& known_component_kinds() {
   return kinds;
 }
 
+std::string config_section(const std::string& kind) {
+  if (kind == kinds::kDataset) return "data";
+  if (kind == kinds::kVideoEncoder) return "model";
+  return kind;
+}
+
 Registry& Registry::global() {
   static Registry registry;
   return registry;
@@ -70,12 +76,57 @@ std::vector<std::string> Registry::names(const std::string& kind) const {
   return out;
 }
 
-std::shared_ptr<Component> Registry::create_component(const std::string& kind,
-                                                      const std::string& name,
-                                                      const ConfigNode& config) const {
+std::string Registry::choose(const std::string& kind, const ClaimQuery& query, const std::string& what) const {
+  std::string best;
+  int best_score = 0;
+  std::vector<std::string> tied;
+  if (auto it = entries_.find(kind); it != entries_.end()) {
+    for (const auto& [name, entry] : it->second) {
+      if (!entry.info.claims) continue;
+      int score = entry.info.claims(query);
+      if (score > best_score) {
+        best_score = score;
+        best = name;
+        tied = {name};
+      } else if (score > 0 && score == best_score) {
+        tied.push_back(name);
+      }
+    }
+  }
+  if (tied.size() > 1)
+    throw UserError(what + " is claimed equally by " + kind + "s " + join(tied) + "; choose one with " +
+                    config_section(kind) + "." + (kind == kinds::kModel ? "arch" : kind) + "=NAME");
+  if (best.empty()) {
+    std::vector<std::string> available = names(kind);
+    throw UserError("no registered " + kind + " (" + (available.empty() ? std::string("none loaded") : join(available)) +
+                    ") recognises " + what + "; name one explicitly, or check the plugin path with "
+                    "`slt-run --list-plugins`");
+  }
+  return best;
+}
+
+ConfigNode Registry::section_for(const std::string& kind, const std::string& name, const ConfigNode* section,
+                                 const std::string& prefix) const {
+  const ConfigSchema& schema = get(kind, name).schema;
+  ConfigNode out = ConfigNode::map();
+  for (const auto& field : schema.fields()) {
+    const ConfigNode* given = section ? section->at(field.key) : nullptr;
+    bool use_default = !given || given->is_null() || given->is_missing();
+    if (use_default && field.required())
+      throw ConfigError("missing config key '" + prefix + "." + field.key + "' (" + kind + " " + name +
+                        " requires it: " + field.help + ")");
+    out.set(field.key, use_default ? field.default_value : *given);
+  }
+  schema.validate(out, prefix);
+  return out;
+}
+
+std::shared_ptr<Component> Registry::create_component(const std::string& kind, const std::string& name,
+                                                      const ConfigNode* section,
+                                                      const ComponentContext& context) const {
   const ComponentInfo& info = get(kind, name);
   const Entry& entry = entries_.at(kind).at(name);
-  std::shared_ptr<Component> object = info.factory(config);
+  std::shared_ptr<Component> object = info.factory(section_for(kind, name, section, config_section(kind)), context);
   if (!object)
     throw PluginError("factory of " + kind + "." + name + " (" + info.plugin_path +
                       ") returned nothing");

@@ -1,10 +1,7 @@
 #include "slt/run_config.h"
 
-#include <cctype>
-
 #include "slt/compose.h"
 #include "slt/errors.h"
-#include "slt/text.h"
 
 namespace slt {
 
@@ -54,9 +51,12 @@ ConfigSchema build_run_schema() {
   s.add("model.from_scratch", V::Bool, false, "Whether to train from scratch");
   s.add("model.dropout", V::Float, 0.3, "Dropout probability for the classifier");
   s.add("model.num_beams", V::Int, 5, "Num beams for generation");
-  s.add_optional("model.tokenizer", V::String, nullptr,
-                 "Tokenizer component (sentencepiece, byte_bpe, fairseq_spm); null: inferred from the files in "
+  s.add_selector("model.arch",
+                 "Model component by name (slt-run --list-plugins); null: the component that claims "
                  "model.name_or_path (slt addition)");
+  s.add_optional("model.tokenizer", V::String, nullptr,
+                 "Tokenizer component by name; null: the one that claims the files in model.name_or_path "
+                 "(slt addition)");
   s.add("model.lower_case", V::Bool, false,
         "Whether to train with lowercase labels and apply truecasing in postprocessing");
   s.add("model.min_source_positions", V::Int, "${data.min_source_positions}",
@@ -95,6 +95,8 @@ ConfigSchema build_run_schema() {
   // data
   s.add_required("data.train_data_dirs", V::String, "Comma-separated paths to train data directories");
   s.add_required("data.val_data_dir", V::String, "Path to validation data directory");
+  s.add_selector("data.dataset",
+                 "Dataset component for every data folder; null: the one that claims each folder (slt addition)");
   s.add("data.num_epochs_extracted", V::Int, 1,
         "Number of epochs that (augmented) features have been extracted for");
   s.add("data.min_source_positions", V::Int, 0, "Min number of tokens in the source sequence");
@@ -154,26 +156,5 @@ const ConfigSchema& run_schema() {
 }
 
 void register_base_config() { ConfigStore::instance().store("base_config", run_schema().defaults()); }
-
-void validate_run_config(ConfigNode& job,
-                         const std::vector<std::pair<std::string, const ConfigSchema*>>& extra) {
-  ConfigSchema schema = run_schema();
-  for (const auto& [prefix, component_schema] : extra) schema.extend(component_schema->prefixed(prefix));
-  schema.validate(job, "");
-}
-
-std::string infer_model_kind(const ConfigNode& job) {
-  if (const ConfigNode* arch = job.at("model.arch"); arch && arch->is_string()) return arch->as_string();
-  if (const ConfigNode* fairseq = job.at("fairseq"); fairseq && fairseq->type() == ConfigNode::Type::Bool && fairseq->as_bool())
-    return "tarres";
-  const ConfigNode* name = job.at("model.name_or_path");
-  std::string path = name && name->is_string() ? name->as_string() : "";
-  std::string lower = ascii_lower(path);
-  if (lower.find("t5") != std::string::npos) return "t5";
-  if (lower.find("bart") != std::string::npos) return "bart";
-  throw ConfigError("cannot tell the model from model.name_or_path='" + path +
-                    "': the reference supports t5 and bart names (or fairseq=true for the Tarres model); "
-                    "set +model.arch=NAME to choose a model component explicitly");
-}
 
 }  // namespace slt

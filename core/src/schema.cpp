@@ -42,6 +42,12 @@ ConfigSchema& ConfigSchema::add_required(std::string key, ValueType type, std::s
   return add(std::move(key), type, ConfigNode::missing(), std::move(help));
 }
 
+ConfigSchema& ConfigSchema::add_selector(std::string key, std::string help) {
+  add_optional(std::move(key), ValueType::String, nullptr, std::move(help));
+  fields_.back().implicit = true;
+  return *this;
+}
+
 ConfigSchema ConfigSchema::prefixed(const std::string& prefix) const {
   ConfigSchema out = *this;
   for (auto& field : out.fields_) field.key = prefix + "." + field.key;
@@ -68,7 +74,8 @@ std::vector<std::string> ConfigSchema::keys() const {
 
 ConfigNode ConfigSchema::defaults() const {
   ConfigNode root = ConfigNode::map();
-  for (const auto& field : fields_) root.set(field.key, field.default_value);
+  for (const auto& field : fields_)
+    if (!field.implicit) root.set(field.key, field.default_value);
   return root;
 }
 

@@ -519,6 +519,19 @@ void PtTensorFile::read_rows(void* destination, int64_t rows) const {
   impl_->archive->read_range(impl_->record, destination, offset, bytes);
 }
 
+void PtTensorFile::read_rows_as_float(float* destination, int64_t rows) const {
+  if (rows == 0) return;
+  if (dtype() == at::kFloat) {
+    read_rows(destination, rows);
+    return;
+  }
+  int64_t dim = sizes().size() > 1 ? sizes()[1] : 1;
+  at::Tensor raw = at::empty({rows, dim}, at::TensorOptions().dtype(dtype()));
+  read_rows(raw.data_ptr(), rows);
+  at::Tensor converted = raw.to(at::kFloat);
+  std::memcpy(destination, converted.data_ptr<float>(), sizeof(float) * rows * dim);
+}
+
 at::Tensor load_pt_tensor(const std::string& path) {
   c10::IValue value = load_pt(path);
   if (!value.isTensor())

@@ -32,7 +32,7 @@ std::string closest_match(std::string_view word, const std::vector<std::string>&
   // Beyond about a third of the word's length it is a different word, not a typo.
   size_t limit = std::max<size_t>(2, word.size() / 3);
   if (best_distance <= limit) return best;
-  // A shortened name ("hello" for "hello_model") is worth suggesting too.
+  // A shortened name ("hello" for "hello_world") is worth suggesting too.
   if (word.size() >= 3)
     for (const auto& candidate : candidates)
       if (candidate.find(word) != std::string::npos) return candidate;

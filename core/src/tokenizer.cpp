@@ -13,20 +13,17 @@ ConfigSchema tokenizer_schema() {
   return s;
 }
 
-std::string infer_tokenizer_kind(const fs::path& folder) {
-  auto has = [&](const char* name) { return fs::exists(folder / name); };
-  if (has("dictionary.txt") && has("sentencepiece.model")) return "fairseq_spm";
-  if (has("spiece.model") || has("sentencepiece.model") || folder.extension() == ".model") return "sentencepiece";
-  if ((has("vocab.json") && has("merges.txt")) || has("tokenizer.json")) return "byte_bpe";
-  throw UserError("cannot tell the tokenizer of '" + folder.string() +
-                  "': expected spiece.model or sentencepiece.model (sentencepiece), vocab.json + merges.txt "
-                  "or tokenizer.json (byte_bpe), or dictionary.txt + sentencepiece.model (fairseq_spm)");
+bool folder_has(const fs::path& folder, std::initializer_list<const char*> files) {
+  if (folder.empty()) return false;
+  for (const char* file : files)
+    if (!fs::exists(folder / file)) return false;
+  return true;
 }
 
 ConfigNode tokenizer_config(const fs::path& path, bool lower_case) {
   ConfigNode config = ConfigNode::map();
-  config.set("tokenizer.path", path.string());
-  config.set("tokenizer.lower_case", lower_case);
+  config.set("path", path.string());
+  config.set("lower_case", lower_case);
   return config;
 }
 

@@ -21,14 +21,15 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 
+#include "slt/components.h"
 #include "slt/dataset.h"
 #include "slt/errors.h"
 #include "slt/event_log.h"
+#include "slt/generation.h"
 #include "slt/log.h"
 #include "slt/metrics.h"
 #include "slt/model.h"
 #include "slt/optim.h"
-#include "slt/run_config.h"
 #include "slt/tensor_io.h"
 #include "slt/text.h"
 #include "slt/tokenizer.h"
@@ -43,29 +44,6 @@ namespace {
 
 // Version of the "slt" entry of checkpoints (the resume state).
 constexpr int64_t kCheckpointStateVersion = 1;
-
-// ---------------------------------------------------------------------------
-// Config access
-
-const ConfigNode& require(const ConfigNode& job, const char* key) {
-  const ConfigNode* node = job.at(key);
-  if (!node) throw ConfigError(std::string("missing config key ") + key);
-  return *node;
-}
-int64_t int_key(const ConfigNode& job, const char* key) { return require(job, key).as_int(key); }
-double double_key(const ConfigNode& job, const char* key) { return require(job, key).as_double(key); }
-bool bool_key(const ConfigNode& job, const char* key) { return require(job, key).as_bool(key); }
-std::string string_key(const ConfigNode& job, const char* key) { return require(job, key).as_string(key); }
-std::optional<std::string> optional_string(const ConfigNode& job, const char* key) {
-  const ConfigNode* node = job.at(key);
-  if (!node || node->is_null()) return std::nullopt;
-  return node->as_string(key);
-}
-std::optional<int64_t> optional_int(const ConfigNode& job, const char* key) {
-  const ConfigNode* node = job.at(key);
-  if (!node || node->is_null()) return std::nullopt;
-  return node->as_int(key);
-}
 
 c10::IValue config_to_ivalue(const ConfigNode& node) {
   switch (node.type()) {
@@ -92,7 +70,7 @@ c10::IValue config_to_ivalue(const ConfigNode& node) {
 // Devices and precision
 
 at::Device run_device(const ConfigNode& job) {
-  std::string name = string_key(job, "common.device");
+  std::string name = job.require<std::string>("common.device");
   if (name == "cpu") return at::Device(at::kCPU);
   if (name.rfind("cuda", 0) == 0) {
     if (!at::hasCUDA())
@@ -112,7 +90,7 @@ struct Precision {
 };
 
 Precision run_precision(const ConfigNode& job, const at::Device& device) {
-  bool fp16 = bool_key(job, "common.fp16"), bf16 = bool_key(job, "common.bf16");
+  bool fp16 = job.require<bool>("common.fp16"), bf16 = job.require<bool>("common.bf16");
   if (fp16 && bf16) throw ConfigError("common.fp16=true and common.bf16=true: choose one mixed precision");
   Precision p;
   if (!fp16 && !bf16) return p;
@@ -367,58 +345,19 @@ struct TrainState {
 
 // ---------------------------------------------------------------------------
 
-ModelBundle create_model_and_tokenizer(const ConfigNode& job, const fs::path& tokenizer_override) {
-  ModelBundle bundle;
-  bundle.kind = infer_model_kind(job);
-  std::string name_or_path = string_key(job, "model.name_or_path");
-  bool fairseq_model = bundle.kind == "tarres";
-  if (!fairseq_model) bundle.hf_folder = resolve_model_folder(name_or_path);  // fails fast and offline
-  bundle.model = Registry::global().create<Seq2SeqModel>(kinds::kModel, bundle.kind, job);
-  fs::path tokenizer_folder = !tokenizer_override.empty() ? tokenizer_override
-                              : fairseq_model                ? fs::path(name_or_path)
-                                                             : bundle.hf_folder;
-  auto tokenizer_kind = optional_string(job, "model.tokenizer");
-  bool lower_case = job.at("model.lower_case") && job.at("model.lower_case")->as_bool("model.lower_case");
-  bundle.tokenizer = Registry::global().create<Tokenizer>(
-      kinds::kTokenizer, tokenizer_kind ? *tokenizer_kind : infer_tokenizer_kind(tokenizer_folder),
-      tokenizer_config(tokenizer_folder, lower_case));
-  if (!fairseq_model) {
-    bundle.generation = read_generation_config(bundle.hf_folder);
-    if (auto beams = optional_int(job, "model.num_beams")) bundle.generation.num_beams = *beams;
-    if (auto max_length = optional_int(job, "data.max_target_positions")) bundle.generation.max_length = *max_length;
-  }
-  return bundle;
-}
-
-std::vector<std::vector<int64_t>> generate_batch(const ModelBundle& bundle, const at::Tensor& features,
-                                                 const at::Tensor& attention_mask) {
-  std::vector<std::vector<int64_t>> rows;
-  if (bundle.kind == "tarres") {
-    for (auto& nbest : generate_fairseq(*bundle.model, features, attention_mask, bundle.fairseq_generation))
-      rows.push_back(nbest.empty() ? std::vector<int64_t>{} : nbest.front().tokens);
-    return rows;
-  }
-  auto sequences = generate(*bundle.model, features, attention_mask, bundle.generation).sequences.cpu().contiguous();
-  for (int64_t i = 0; i < sequences.size(0); ++i) {
-    const int64_t* row = sequences[i].data_ptr<int64_t>();
-    rows.emplace_back(row, row + sequences.size(1));
-  }
-  return rows;
-}
-
 namespace {
 
 class Engine {
  public:
   explicit Engine(const ConfigNode& job) : job_(job) {
-    eval_only_ = bool_key(job, "common.eval");
+    eval_only_ = job.require<bool>("common.eval");
     if (eval_only_) {
-      auto load = optional_string(job, "common.load_model");
+      auto load = job.get<std::string>("common.load_model");
       if (!load)
         throw ConfigError("common.eval=true needs the model to evaluate: add common.load_model=PATH/best_model.pth");
       output_dir_ = fs::absolute(*load).parent_path();  // as the reference: results go next to the model
     } else {
-      output_dir_ = string_key(job, "common.output_dir");
+      output_dir_ = job.require<std::string>("common.output_dir");
     }
     fs::create_directories(output_dir_);
     log_file_ = std::make_unique<LogFile>(output_dir_ / "logs" / (eval_only_ ? "eval.log" : "train.log"));
@@ -431,23 +370,24 @@ class Engine {
     outcome.output_dir = output_dir_;
     spdlog::info("slt {}: {} in {}", SLT_VERSION_STRING, eval_only_ ? "evaluation" : "training", output_dir_.string());
     spdlog::info("config:\n{}", job_.to_yaml());
-    if (bool_key(job_, "dist.enabled"))
+    if (job_.require<bool>("dist.enabled"))
       spdlog::warn("dist.enabled=true: this slt trains in one process on one device (no distributed data parallelism yet)");
-    if (bool_key(job_, "common.compute_bleurt"))
+    if (job_.require<bool>("common.compute_bleurt"))
       spdlog::warn("common.compute_bleurt=true: BLEURT is not available in slt; the other metrics are computed");
-    at::manual_seed(static_cast<uint64_t>(int_key(job_, "common.seed")));
+    at::manual_seed(static_cast<uint64_t>(job_.require<int64_t>("common.seed")));
     // A model missing from the Hugging Face cache is the commonest first-run mistake: say so first.
-    if (infer_model_kind(job_) != "tarres") resolve_model_folder(string_key(job_, "model.name_or_path"));
+    resolve_model_folder(job_.require<std::string>("model.name_or_path"));
     device_ = run_device(job_);
     precision_ = run_precision(job_, device_);
     bundle_ = create_model_and_tokenizer(job_);
     module().to(device_);
+    spdlog::info("model {}, decoding with {}", bundle_.kind, bundle_.search->describe());
     pad_ = bundle_.tokenizer->pad_id();
-    lower_case_ = bool_key(job_, "model.lower_case");
+    lower_case_ = job_.require<bool>("model.lower_case");
 
     std::optional<fs::path> resume = eval_only_ ? std::nullopt : checkpoint_to_resume();
     if (!eval_only_ && !resume) clear_earlier_results();
-    if (auto load = optional_string(job_, "common.load_model"); load && (eval_only_ || !resume)) {
+    if (auto load = job_.get<std::string>("common.load_model"); load && (eval_only_ || !resume)) {
       spdlog::info("loading model weights from {}", *load);
       load_state_dict(module(), load_checkpoint_weights(*load), *load);
     }
@@ -464,7 +404,7 @@ class Engine {
       outcome.stop_signal = StopSignals::pending();
       return outcome;
     }
-    if (bool_key(job_, "common.eval_best_model_after_training")) {
+    if (job_.require<bool>("common.eval_best_model_after_training")) {
       fs::path best = output_dir_ / "best_model.pth";
       if (fs::exists(best)) {
         spdlog::info("loading the best model ({}) for the full evaluation", best.string());
@@ -490,12 +430,12 @@ class Engine {
   std::unique_ptr<FeatureLoader> make_loader(const std::string& split) {
     LoaderOptions options;
     bool train = split == "train";
-    options.batch_size = int_key(job_, train ? "optim.train_batch_size" : "optim.val_batch_size");
+    options.batch_size = job_.require<int64_t>(train ? "optim.train_batch_size" : "optim.val_batch_size");
     options.shuffle = train;
     options.drop_last = train;
-    options.seed = static_cast<uint64_t>(int_key(job_, "common.seed"));
-    options.num_workers = static_cast<int>(std::clamp<int64_t>(int_key(job_, "common.num_workers"), 0, 4));
-    options.max_target_length = int_key(job_, "data.max_target_positions");
+    options.seed = static_cast<uint64_t>(job_.require<int64_t>("common.seed"));
+    options.num_workers = static_cast<int>(std::clamp<int64_t>(job_.require<int64_t>("common.num_workers"), 0, 4));
+    options.max_target_length = job_.require<int64_t>("data.max_target_positions");
     auto loader = std::make_unique<FeatureLoader>(train ? train_datasets() : open_split_datasets(job_, split),
                                                   bundle_.tokenizer, options);
     if (loader->size() == 0) throw UserError("the " + split + " split has no items (see the dataset messages above)");
@@ -527,7 +467,7 @@ class Engine {
     torch::NoGradGuard no_grad;
     Evaluation result;
     Meter loss, acc;
-    bool print_samples = bool_key(job_, "common.eval_print_samples");
+    bool print_samples = job_.require<bool>("common.eval_print_samples");
     const metrics::Truecaser* caser = truecaser();
     auto started = std::chrono::steady_clock::now();
     loader.start_epoch(0);
@@ -535,17 +475,17 @@ class Engine {
     size_t samples_seen = 0, batches = 0;
     while (loader.next(batch)) {
       slt::Batch b = to_device(batch);
-      std::vector<std::vector<int64_t>> generated;
+      std::vector<Translation> generated;
       {
         AutocastScope autocast(precision_, device_);
         ModelOutput out = bundle_.model->forward(b);
         loss.update(out.loss.item<double>());
         acc.update(token_accuracy(out.logits, b.labels, pad_), static_cast<int64_t>(batch.labels_text.size()));
-        generated = generate_batch(bundle_, b.features, b.attention_mask);
+        generated = bundle_.search->translate(*bundle_.model, b.features, b.attention_mask);
       }
       samples_seen += generated.size();
       for (size_t i = 0; i < generated.size(); ++i) {
-        std::string prediction(trim(bundle_.tokenizer->decode(generated[i], true)));
+        std::string prediction(trim(bundle_.tokenizer->decode(generated[i].tokens, true)));
         if (caser) prediction = caser->apply(prediction);
         std::string reference(trim(batch.labels_text[i]));
         // The reference numbers samples after counting the batch: P-<seen + i>.
@@ -601,7 +541,7 @@ class Engine {
         fs::remove(entry.path(), ec);
       }
     }
-    if (auto resume = optional_string(job_, "common.resume")) {
+    if (auto resume = job_.get<std::string>("common.resume")) {
       fs::path path = *resume;
       if (fs::is_directory(path)) {
         auto found = list_checkpoints(path);
@@ -623,7 +563,7 @@ class Engine {
     std::vector<fs::path> earlier;
     for (const char* name : {"best_model.pth", "val_results.json", "test_results.json", "val_outputs.tsv", "test_outputs.tsv"})
       if (fs::exists(output_dir_ / name)) earlier.push_back(output_dir_ / name);
-    if (!earlier.empty() && !bool_key(job_, "common.overwrite_output_dir"))
+    if (!earlier.empty() && !job_.require<bool>("common.overwrite_output_dir"))
       throw UserError("common.output_dir=" + output_dir_.string() + " holds results of an earlier run (" +
                       earlier.front().filename().string() + ", ...) but no checkpoint to resume from; set "
                       "common.overwrite_output_dir=true to start afresh there, or choose another common.output_dir");
@@ -763,7 +703,7 @@ class Engine {
     crash_point(path, bytes);
     write_file_atomically(path.string(), bytes.data(), bytes.size());
     if (is_best) write_file_atomically((output_dir_ / "best_model.pth").string(), bytes.data(), bytes.size());
-    int64_t keep = std::max<int64_t>(1, int_key(job_, "common.max_checkpoints"));
+    int64_t keep = std::max<int64_t>(1, job_.require<int64_t>("common.max_checkpoints"));
     auto existing = list_checkpoints(output_dir_);
     for (size_t i = 0; i + keep < existing.size(); ++i) fs::remove(existing[i]);
     if (epoch_finished)
@@ -860,18 +800,18 @@ class Engine {
   RunOutcome::Status train(const std::optional<fs::path>& resume) {
     auto train_loader = make_loader("train");
     auto val_loader = make_loader("val");
-    if (bool_key(job_, "wandb.enabled"))
+    if (job_.require<bool>("wandb.enabled"))
       spdlog::info("wandb.enabled=true: slt has no wandb; metrics go to {} (TensorBoard) and {}",
                    (output_dir_ / "tb").string(), (output_dir_ / "metrics.jsonl").string());
     int64_t parameters = 0;
     for (const auto& p : module().parameters())
       if (p.requires_grad()) parameters += p.numel();
-    const int64_t accumulation = std::max<int64_t>(1, int_key(job_, "optim.gradient_accumulation_steps"));
-    const int64_t batch_size = int_key(job_, "optim.train_batch_size");
+    const int64_t accumulation = std::max<int64_t>(1, job_.require<int64_t>("optim.gradient_accumulation_steps"));
+    const int64_t batch_size = job_.require<int64_t>("optim.train_batch_size");
     spdlog::info("model {}: {:.2f} M trainable parameters on {} ({})", bundle_.kind, parameters / 1.0e6, device_.str(),
                  precision_.describe());
     spdlog::info("learning rate {:.2e}, accumulate grad iterations {}, effective batch size {}",
-                 double_key(job_, "optim.lr"), accumulation, batch_size * accumulation);
+                 job_.require<double>("optim.lr"), accumulation, batch_size * accumulation);
     spdlog::info("train: {} items, {} batches an epoch; val: {} items", train_loader->size(),
                  train_loader->num_batches(), val_loader->size());
     const int64_t batches_per_epoch = static_cast<int64_t>(train_loader->num_batches());
@@ -879,31 +819,31 @@ class Engine {
       throw UserError("the train split has " + std::to_string(train_loader->size()) +
                       " items, fewer than one batch of optim.train_batch_size=" + std::to_string(batch_size));
 
-    optimizer_ = make_adamw(module(), double_key(job_, "optim.lr"), double_key(job_, "optim.weight_decay"));
+    optimizer_ = make_adamw(module(), job_.require<double>("optim.lr"), job_.require<double>("optim.weight_decay"));
     scaler_ = std::make_unique<LossScaler>(precision_.scale_loss);
-    state_.epoch = int_key(job_, "optim.start_epoch");
-    state_.patience = int_key(job_, "optim.patience");
+    state_.epoch = job_.require<int64_t>("optim.start_epoch");
+    state_.patience = job_.require<int64_t>("optim.patience");
     if (resume) resume_from(*resume);
     metrics_ = std::make_unique<MetricsSink>(output_dir_, resume ? state_.metrics_bytes : 0,
                                              state_.epoch * batches_per_epoch + state_.batches_done);
-    if (state_.stopped_early && bool_key(job_, "optim.early_stopping")) {
+    if (state_.stopped_early && job_.require<bool>("optim.early_stopping")) {
       spdlog::info("this run stopped early after epoch {} (no improvement for optim.patience epochs); "
                    "set optim.early_stopping=false to train on",
                    state_.epoch - 1);
       return RunOutcome::Status::EarlyStopped;
     }
-    if (state_.epoch >= int_key(job_, "optim.epochs"))
+    if (state_.epoch >= job_.require<int64_t>("optim.epochs"))
       spdlog::info("training already finished in this folder ({} epochs); raise optim.epochs to train on",
                    state_.epoch);
 
-    const LrSchedule schedule{double_key(job_, "optim.lr"), double_key(job_, "optim.min_lr"),
-                              static_cast<double>(int_key(job_, "optim.warmup_epochs")),
-                              static_cast<double>(int_key(job_, "optim.epochs"))};
-    const double clip = double_key(job_, "optim.clip_grad");
-    const auto eval_steps = optional_int(job_, "common.eval_steps");
-    const int64_t print_freq = std::max<int64_t>(1, int_key(job_, "common.print_freq"));
-    const int64_t epochs = int_key(job_, "optim.epochs");
-    const int64_t patience_limit = int_key(job_, "optim.patience");
+    const LrSchedule schedule{job_.require<double>("optim.lr"), job_.require<double>("optim.min_lr"),
+                              static_cast<double>(job_.require<int64_t>("optim.warmup_epochs")),
+                              static_cast<double>(job_.require<int64_t>("optim.epochs"))};
+    const double clip = job_.require<double>("optim.clip_grad");
+    const auto eval_steps = job_.get<int64_t>("common.eval_steps");
+    const int64_t print_freq = std::max<int64_t>(1, job_.require<int64_t>("common.print_freq"));
+    const int64_t epochs = job_.require<int64_t>("optim.epochs");
+    const int64_t patience_limit = job_.require<int64_t>("optim.patience");
     ProgressBar progress;
     auto started = std::chrono::steady_clock::now();
     spdlog::info("start training for {} epochs (at epoch {}, batch {})", epochs, state_.epoch, state_.batches_done);
@@ -1035,7 +975,7 @@ class Engine {
       line["val_best_bleu4"] = state_.best_bleu;
       metrics_->record(line);
 
-      const bool stop_early = bool_key(job_, "optim.early_stopping") && state_.patience <= 0;
+      const bool stop_early = job_.require<bool>("optim.early_stopping") && state_.patience <= 0;
       state_.stopped_early = stop_early;
       save_checkpoint(is_best, true);
       state_.batches_done = 0;

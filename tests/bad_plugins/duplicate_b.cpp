@@ -3,7 +3,7 @@
 
 namespace {
 struct Dummy : slt::Component {
-  explicit Dummy(const slt::ConfigNode&) {}
+  Dummy(const slt::ConfigNode&, const slt::ComponentContext&) {}
 };
 void register_components(slt::Registrar& r) {
   r.add<Dummy>(slt::kinds::kTokenizer, "same_name", "first or second registration");

@@ -4,6 +4,7 @@
 // choices such as `run: local`), `# @package` headers, command-line overrides,
 // the `hydra` node with its runtime values, and interpolation.
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -32,6 +33,9 @@ struct ComposeRequest {
   std::vector<std::string> overrides;      // as typed on the command line
   bool multirun = false;
   std::string command_line;                // recorded in the `cmd` key of every run
+  // Keys that `key=value` may set although the composed config lacks them
+  // (declared by a schema, e.g. a plugin's model.hidden_dim): no `+` needed.
+  std::function<bool(const std::string& key)> declared_key;
 };
 
 struct ComposedRun {

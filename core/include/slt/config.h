@@ -7,6 +7,7 @@
 // The string "???" marks a mandatory value that has not been given.
 #include <cstdint>
 #include <iosfwd>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -69,6 +70,22 @@ class ConfigNode {
   // Creates intermediate maps as needed.
   ConfigNode& set(std::string_view path, ConfigNode value);
   bool erase_path(std::string_view path);
+
+  // Typed access by dotted path, T one of bool, int64_t, double, std::string.
+  // A missing or mistyped key is a ConfigError naming the key, the expected
+  // type and the value found; never a crash.
+  //   int64_t beams = section.require<int64_t>("num_beams");       // must be set
+  //   std::optional<std::string> arch = job.get<std::string>("model.arch");  // absent/null: nullopt
+  //   double p = section.get_or<double>("dropout", 0.1);          // absent/null: 0.1
+  template <typename T>
+  T require(std::string_view path) const;
+  template <typename T>
+  std::optional<T> get(std::string_view path) const;
+  template <typename T>
+  T get_or(std::string_view path, T fallback) const {
+    std::optional<T> value = get<T>(path);
+    return value ? std::move(*value) : std::move(fallback);
+  }
 
   // Deep merge: maps merge key by key, everything else replaces.
   void merge(const ConfigNode& other);

@@ -1,9 +1,10 @@
 #pragma once
 // The interface of `dataset` components, and the loader that batches them.
 //
-// A feature dataset is a folder with manifests/<split>_features.tsv
-// (video_name<TAB>length<TAB>label, no header) and
-// features/<epoch>/<first 5 chars of name>/<name without extension>.pt.
+// A dataset yields items of [frames, dim] float features with a label; where
+// the features come from (.pt files, decoded video, ...) is its own business:
+// it hands the loader a FeatureSource that knows its shape and how to read
+// itself. The loader, ordering and collation are host code.
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
@@ -20,19 +21,18 @@
 namespace slt {
 
 class Tokenizer;
-class PtTensorFile;
 class BufferPool;  // recycles batch memory (dataset.cpp)
 
-// An opened feature file: shape known, data not read yet.
+// An opened item: shape known, data not read yet, so that the loader can
+// size the padded batch first and read every item straight into its row.
 struct FeatureSource {
   int64_t index = 0;       // position in the dataset (after a replacement: the replacement's)
   std::string feature_id;  // file name without extension
   std::string label;
   int64_t frames = 0;      // rows to read (already truncated to data.max_source_positions)
   int64_t dim = 0;
-  std::shared_ptr<const PtTensorFile> file;
-  // Reads frames x dim values as float32 into `destination`.
-  void read(float* destination) const;
+  // Writes frames x dim float32 values to `destination` (thread-safe).
+  std::function<void(float* destination)> read;
 };
 
 struct FeatureItem {
@@ -57,14 +57,11 @@ class FeatureDataset : public Component {
   virtual const std::string& split() const = 0;
 };
 
-// Keys a dataset component reads: dataset.{path,split,seed} plus the run's data.* keys.
-ConfigSchema dataset_schema();
-// The config a dataset factory receives: the run config plus the dataset section.
-ConfigNode dataset_config(const ConfigNode& run_config, const std::filesystem::path& path,
-                          const std::string& split);
-// The dataset component for a folder: `data.dataset` when set, otherwise
-// youtube_asl / how2sign when the folder name says so, else sign_features.
-std::string infer_dataset_kind(const ConfigNode& run_config, const std::filesystem::path& path);
+// The dataset of one folder: data.dataset, or the component claiming it,
+// built from the job's `data` section with the folder, split, seed and
+// debug flag in its context. Plugins must be loaded.
+std::shared_ptr<FeatureDataset> open_dataset(const ConfigNode& job, const std::filesystem::path& folder,
+                                             const std::string& split);
 // The datasets of a split as the reference's create_dataloader opens them:
 // one per folder of data.train_data_dirs (comma-separated) for "train", the
 // data.val_data_dir folder for "val" and "test". Plugins must be loaded.

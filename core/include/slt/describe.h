@@ -13,7 +13,7 @@ std::string format_plugin_list(const std::vector<LoadedPlugin>& plugins, const R
 // A component's config schema: key, type, default, allowed values and help.
 std::string format_component(const ComponentInfo& info);
 
-// "model.t5" -> {"model", "t5"}; throws UserError when there is no dot.
+// "model.my_model" -> {"model", "my_model"}; throws UserError when there is no dot.
 std::pair<std::string, std::string> split_component_name(const std::string& qualified);
 
 }  // namespace slt

@@ -1,12 +1,14 @@
 #pragma once
-// Greedy and beam search over a Seq2SeqModel, with Hugging Face's generate()
-// semantics (transformers 4.38: GreedySearch, BeamSearchScorer with
+// Search strategies over a Seq2SeqModel. A model supplies the strategy its
+// reference decodes with (Seq2SeqModel::make_search); the host only calls it.
+// HfSearch: greedy and beam search with Hugging Face's generate() semantics (transformers 4.38: GreedySearch, BeamSearchScorer with
 // length_penalty, early_stopping, min_length, no_repeat_ngram_size,
 // forced BOS/EOS). Batched; each row's result does not depend on the others.
 #include <ATen/core/Tensor.h>
 
 #include <filesystem>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "slt/model.h"
@@ -68,5 +70,59 @@ struct FairseqHypothesis {
 std::vector<std::vector<FairseqHypothesis>> generate_fairseq(Seq2SeqModel& model, const at::Tensor& features,
                                                              const at::Tensor& attention_mask,
                                                              const FairseqGenerationConfig& config);
+
+// Options the host passes when it asks a model for its search strategy
+// (Seq2SeqModel::make_search); unset ones keep the strategy's defaults.
+struct SearchOptions {
+  std::optional<int64_t> num_beams;   // model.num_beams, --beams
+  std::optional<int64_t> max_length;  // data.max_target_positions, --max-length
+};
+
+// One translation: token ids (the search's own layout, decoded with the
+// tokenizer's skip_special_tokens) and the search's score of it.
+struct Translation {
+  std::vector<int64_t> tokens;
+  double score = 0;
+};
+
+/// How to turn encoder inputs into token ids. Each row's result depends on
+/// that row alone.
+///
+///   auto search = model->make_search({/*num_beams=*/5, /*max_length=*/128});
+///   std::vector<slt::Translation> best = search->translate(*model, features, mask);
+class SearchStrategy {
+ public:
+  virtual ~SearchStrategy() = default;
+  // The best translation of each row of `features` [B, T, D].
+  virtual std::vector<Translation> translate(Seq2SeqModel& model, const at::Tensor& features,
+                                             const at::Tensor& attention_mask) const = 0;
+  virtual std::string describe() const = 0;  // one line for logs
+};
+
+// Hugging Face generate(): `config` with num_beams / max_length from `options` when set.
+class HfSearch : public SearchStrategy {
+ public:
+  HfSearch(GenerationConfig config, const SearchOptions& options);
+  std::vector<Translation> translate(Seq2SeqModel& model, const at::Tensor& features,
+                                     const at::Tensor& attention_mask) const override;
+  std::string describe() const override;
+  const GenerationConfig& config() const { return config_; }
+
+ private:
+  GenerationConfig config_;
+};
+
+// fairseq's SequenceGenerator: beam from options.num_beams when set; its
+// length limits are max_len_a/max_len_b, as the reference leaves them.
+class FairseqSearch : public SearchStrategy {
+ public:
+  FairseqSearch(FairseqGenerationConfig config, const SearchOptions& options);
+  std::vector<Translation> translate(Seq2SeqModel& model, const at::Tensor& features,
+                                     const at::Tensor& attention_mask) const override;
+  std::string describe() const override;
+
+ private:
+  FairseqGenerationConfig config_;
+};
 
 }  // namespace slt

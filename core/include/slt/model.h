@@ -21,6 +21,9 @@ class Module;
 
 namespace slt {
 
+class SearchStrategy;
+struct SearchOptions;
+
 struct Batch {
   at::Tensor features;        // [B, T, feature_dim] float, zero-padded on the right
   at::Tensor attention_mask;  // [B, T], 1 = frame, 0 = padding
@@ -66,6 +69,10 @@ class Seq2SeqModel : public TranslationModel {
   virtual at::Tensor decode_step(const at::Tensor& tokens, const at::Tensor& encoder_hidden,
                                  const at::Tensor& encoder_mask, std::unique_ptr<DecoderCache>& cache) = 0;
   virtual SpecialTokens special_tokens() const = 0;
+  // How this model translates (generation.h). The default is Hugging Face's
+  // generate() with its default settings; a model whose reference decodes
+  // otherwise (fairseq) or reads defaults from its folder overrides this.
+  virtual std::unique_ptr<SearchStrategy> make_search(const SearchOptions& options) const;
 };
 
 // Copies `tensors` into the module's parameters and buffers by name. Names in

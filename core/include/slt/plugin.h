@@ -6,9 +6,11 @@
 // A plugin author writes:
 //
 //   static void register_components(slt::Registrar& r) {
-//     r.add<HelloModel>(slt::kinds::kModel, "hello_model", "A minimal model", schema());
+//     r.add<MyModel>(slt::kinds::kModel, "my_model", "A new architecture", schema());
 //   }
-//   SLT_PLUGIN("hello", "1.0.0", register_components)
+//   SLT_PLUGIN("my_model", "1.0.0", register_components)
+//
+// docs/PLUGINS.md walks through docs/examples/hello_model.
 #include <cstdint>
 
 #include <torch/version.h>

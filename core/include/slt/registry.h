@@ -2,9 +2,12 @@
 // The component registry: kind -> name -> {description, schema, factory}.
 // Plugins add components through a Registrar; the host creates them by name
 // from config. A miss lists the valid names and the closest one.
+#include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,6 +16,8 @@
 #include "slt/schema.h"
 
 namespace slt {
+
+class Tokenizer;
 
 // Base of everything a factory makes; kind interfaces (model.h, ...) derive from it.
 class Component {
@@ -30,7 +35,38 @@ inline constexpr const char* kTokenizer = "tokenizer";
 }  // namespace kinds
 const std::vector<std::string>& known_component_kinds();
 
-using ComponentFactory = std::function<std::shared_ptr<Component>(const ConfigNode& config)>;
+// The config section a kind's components read: `model.*` for models and video
+// encoders, `data.*` for datasets; tokenizers get a section the host builds
+// ({path, lower_case}).
+std::string config_section(const std::string& kind);
+
+// What the host hands a factory beside the component's own config section:
+// resolved values a component must not look up in the whole job itself.
+struct ComponentContext {
+  std::string device = "cpu";  // where the run computes (cpu, cuda, cuda:N)
+  // model.name_or_path resolved to a folder (a path, or the snapshot of a hub
+  // id in the local Hugging Face cache); empty when it names none.
+  std::filesystem::path model_folder;
+  std::shared_ptr<const Tokenizer> tokenizer;  // models: the run's tokenizer
+  std::optional<double> label_smoothing;       // models: criterion.label_smoothing (unset: the model's own)
+  std::filesystem::path data_path;             // datasets: the folder to read
+  std::string split;                           // datasets: train, val or test
+  uint64_t seed = 0;                           // common.seed
+  bool debug = false;                          // top-level `debug`
+};
+
+// What a component is asked when the config does not name one: the input the
+// host needs handled. A claim scores how well the component fits it (0: not
+// mine); the highest score wins, as ggml's backend registry picks a device.
+struct ClaimQuery {
+  std::filesystem::path path;           // model folder, tokenizer folder or dataset folder
+  std::string name;                     // model.name_or_path as written (a hub id need not resolve)
+  const ConfigNode* run = nullptr;      // the job, read-only (e.g. the reference's `fairseq` flag)
+};
+using ComponentClaim = std::function<int(const ClaimQuery& query)>;
+
+using ComponentFactory =
+    std::function<std::shared_ptr<Component>(const ConfigNode& section, const ComponentContext& context)>;
 
 struct ComponentInfo {
   std::string kind;
@@ -38,6 +74,7 @@ struct ComponentInfo {
   std::string description;  // one line
   ConfigSchema schema;      // keys of the component's config section
   ComponentFactory factory;
+  ComponentClaim claims;    // optional: without it the component is only chosen by name
   // Filled in by the registry: where the component came from.
   std::string plugin_name;
   std::string plugin_path;
@@ -49,16 +86,17 @@ class Registrar {
   virtual ~Registrar() = default;
   virtual void add(ComponentInfo info) = 0;
 
-  // Convenience: registrar.add<MyModel>(kinds::kModel, "name", "what it is", schema).
-  // T must be constructible from `const ConfigNode&` (the whole resolved config).
+  // Convenience: registrar.add<MyModel>(kinds::kModel, "name", "what it is", schema, claims).
+  // T must be constructible from (const ConfigNode& section, const ComponentContext&):
+  // the section holds the schema's keys, defaults filled in and types checked.
   template <typename T>
   void add(const std::string& kind, const std::string& name, const std::string& description,
-           ConfigSchema schema = {}) {
+           ConfigSchema schema = {}, ComponentClaim claims = {}) {
     add(ComponentInfo{kind, name, description, std::move(schema),
-                      [](const ConfigNode& config) -> std::shared_ptr<Component> {
-                        return std::make_shared<T>(config);
+                      [](const ConfigNode& section, const ComponentContext& context) -> std::shared_ptr<Component> {
+                        return std::make_shared<T>(section, context);
                       },
-                      {}, {}});
+                      std::move(claims), {}, {}});
   }
 };
 
@@ -76,11 +114,22 @@ class Registry {
   std::vector<const ComponentInfo*> list(const std::string& kind = "") const;
   std::vector<std::string> names(const std::string& kind) const;
 
-  // Creates `kind.name` and casts it to the kind's interface T.
+  // The registered component of `kind` with the highest claim on `query`;
+  // throws UserError naming the candidates when none claims it.
+  std::string choose(const std::string& kind, const ClaimQuery& query, const std::string& what) const;
+
+  // The section `name` receives: `section` (may be null) with the schema's
+  // defaults filled in where a key is absent or null, validated against the
+  // schema (ConfigError naming `prefix.key`).
+  ConfigNode section_for(const std::string& kind, const std::string& name, const ConfigNode* section,
+                         const std::string& prefix) const;
+
+  // Creates `kind.name` from its section (see section_for) and casts it to the
+  // kind's interface T.
   template <typename T>
-  std::shared_ptr<T> create(const std::string& kind, const std::string& name,
-                            const ConfigNode& config) const {
-    auto object = create_component(kind, name, config);
+  std::shared_ptr<T> create(const std::string& kind, const std::string& name, const ConfigNode* section,
+                            const ComponentContext& context = {}) const {
+    auto object = create_component(kind, name, section, context);
     T* typed = dynamic_cast<T*>(object.get());
     if (!typed)
       throw PluginError("component " + kind + "." + name + " from " + get(kind, name).plugin_path +
@@ -89,7 +138,7 @@ class Registry {
   }
 
   std::shared_ptr<Component> create_component(const std::string& kind, const std::string& name,
-                                              const ConfigNode& config) const;
+                                              const ConfigNode* section, const ComponentContext& context) const;
 
  private:
   struct Entry {

@@ -20,6 +20,9 @@ struct ConfigField {
   bool nullable = false;        // Optional[...]: null is a valid value
   std::string help;
   std::vector<std::string> allowed;  // empty: any value of the type
+  // Declared but left out of defaults() until given: a slt addition that must
+  // not change the printed config of the reference's files (model.arch).
+  bool implicit = false;
 
   bool required() const { return default_value.is_missing(); }
 };
@@ -35,6 +38,9 @@ class ConfigSchema {
   ConfigSchema& add_optional(std::string key, ValueType type, ConfigNode default_value,
                              std::string help);
   ConfigSchema& add_required(std::string key, ValueType type, std::string help);
+  // An optional string naming a component (model.arch, data.dataset), null
+  // by default and written out only when given.
+  ConfigSchema& add_selector(std::string key, std::string help);
   // The same fields with "prefix." in front of every key.
   ConfigSchema prefixed(const std::string& prefix) const;
   // Copies every field of `other` whose key is not yet declared here.

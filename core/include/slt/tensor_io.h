@@ -44,6 +44,8 @@ class PtTensorFile {
   c10::ScalarType dtype() const;
   // Copies the first `rows` rows (along dimension 0), in the file's dtype.
   void read_rows(void* destination, int64_t rows) const;
+  // The first `rows` rows of a 2-D tensor as float32 (converted when stored otherwise).
+  void read_rows_as_float(float* destination, int64_t rows) const;
 
  private:
   struct Impl;

@@ -3,6 +3,7 @@
 // reference's Hugging Face / fairseq tokenizers do.
 #include <cstdint>
 #include <filesystem>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -33,11 +34,10 @@ class Tokenizer : public Component {
 // The keys every tokenizer component reads from its `tokenizer` config section.
 ConfigSchema tokenizer_schema();
 
-// "sentencepiece", "byte_bpe" or "fairseq_spm" from the files in `folder`;
-// throws UserError listing what it looked for.
-std::string infer_tokenizer_kind(const std::filesystem::path& folder);
-
-// A config for Registry::create<Tokenizer>(kinds::kTokenizer, kind, config).
+// The section a tokenizer component receives: {path, lower_case}.
 ConfigNode tokenizer_config(const std::filesystem::path& path, bool lower_case = false);
+
+// True when `folder` holds every one of `files` (for tokenizers' claims).
+bool folder_has(const std::filesystem::path& folder, std::initializer_list<const char*> files);
 
 }  // namespace slt

@@ -3,42 +3,12 @@
 // main_translation.py and engine_translation.py do (training with periodic
 // evaluation, checkpoints, early stopping, full evaluation), made resumable and
 // observable. See docs/TRAINING.md.
-#include <ATen/core/Tensor.h>
-
 #include <filesystem>
-#include <memory>
 #include <string>
-#include <vector>
 
 #include "slt/config.h"
-#include "slt/generation.h"
 
 namespace slt {
-
-class Tokenizer;
-
-// The model and tokenizer of a run, as create_model_and_tokenizer builds them.
-struct ModelBundle {
-  std::shared_ptr<Seq2SeqModel> model;
-  std::shared_ptr<Tokenizer> tokenizer;
-  std::string kind;               // model component: t5, bart, tarres, ...
-  std::filesystem::path hf_folder;  // Hugging Face folder; empty for fairseq models
-  GenerationConfig generation;      // HF models: the folder's defaults, num_beams and max_length from the run
-  FairseqGenerationConfig fairseq_generation;
-};
-
-// Creates the model component named by the config (infer_model_kind) and its
-// tokenizer: model.tokenizer when set, else inferred from the model's folder,
-// lower-casing labels when model.lower_case; `tokenizer_folder`, when given,
-// replaces the model's folder as the tokenizer's. Plugins must be loaded.
-ModelBundle create_model_and_tokenizer(const ConfigNode& job, const std::filesystem::path& tokenizer_folder = {});
-
-// Token ids of the best hypothesis for each row of a batch, decoded as the
-// reference's evaluate() does: HF generate() with model.num_beams and
-// max_length=data.max_target_positions for HF models, fairseq's
-// SequenceGenerator for fairseq models.
-std::vector<std::vector<int64_t>> generate_batch(const ModelBundle& bundle, const at::Tensor& features,
-                                                 const at::Tensor& attention_mask);
 
 // How a run ended, where its files are, and how fast it trained.
 struct RunOutcome {

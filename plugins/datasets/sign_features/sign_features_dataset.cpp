@@ -19,24 +19,21 @@ namespace {
 
 constexpr int kRetries = 10;  // as the reference
 
-int64_t int_key(const slt::ConfigNode& config, const char* key, int64_t fallback) {
-  const slt::ConfigNode* node = config.at(key);
-  return node && node->type() == slt::ConfigNode::Type::Int ? node->as_int(key) : fallback;
-}
-
 class SignFeaturesDataset : public slt::FeatureDataset {
  public:
-  SignFeaturesDataset(const slt::ConfigNode& config, std::string name, std::vector<std::string> splits)
-      : root_(config.at("dataset.path")->as_string("dataset.path")),
-        split_(config.at("dataset.split")->as_string("dataset.split")),
-        min_length_(int_key(config, "data.min_source_positions", 0)),
-        max_length_(int_key(config, "data.max_source_positions", 0)),
-        epochs_extracted_(std::max<int64_t>(1, int_key(config, "data.num_epochs_extracted", 1))),
-        rng_(static_cast<uint64_t>(int_key(config, "dataset.seed", 0))) {
+  // `data`: the run's data section (min/max_source_positions, num_epochs_extracted).
+  SignFeaturesDataset(const slt::ConfigNode& data, const slt::ComponentContext& context, std::string name,
+                      std::vector<std::string> splits)
+      : root_(context.data_path),
+        split_(context.split),
+        min_length_(data.require<int64_t>("min_source_positions")),
+        max_length_(data.require<int64_t>("max_source_positions")),
+        epochs_extracted_(std::max<int64_t>(1, data.require<int64_t>("num_epochs_extracted"))),
+        rng_(context.seed) {
     if (std::find(splits.begin(), splits.end(), split_) == splits.end())
       throw slt::UserError(name + " has no '" + split_ + "' split (it has: " + join(splits) + "); " +
                            (split_ == "train" ? "" : "use another dataset for data.val_data_dir"));
-    const ConfigLimit debug_limit = read_debug(config);
+    const ConfigLimit debug_limit = context.debug ? ConfigLimit{true, 100} : ConfigLimit{};
     fs::path manifest = root_ / "manifests" / (split_ + "_features.tsv");
     std::ifstream in(manifest);
     if (!in) throw slt::UserError("cannot open manifest '" + manifest.string() + "'");
@@ -88,7 +85,7 @@ class SignFeaturesDataset : public slt::FeatureDataset {
         int64_t frames = tensor->sizes()[0];
         if (max_length_ > 0 && frames > max_length_) frames = max_length_;
         return {static_cast<int64_t>(index), entries_[index].feature_id, entries_[index].label, frames,
-                tensor->sizes()[1], tensor};
+                tensor->sizes()[1], [tensor, frames](float* destination) { tensor->read_rows_as_float(destination, frames); }};
       } catch (const std::exception& e) {
         last_error = e.what();
         if (split_ == "test")
@@ -114,12 +111,6 @@ class SignFeaturesDataset : public slt::FeatureDataset {
     bool enabled = false;
     size_t count = 0;
   };
-
-  static ConfigLimit read_debug(const slt::ConfigNode& config) {
-    const slt::ConfigNode* debug = config.at("debug");
-    if (debug && debug->type() == slt::ConfigNode::Type::Bool && debug->as_bool()) return {true, 100};
-    return {};
-  }
 
   fs::path feature_path(size_t index) const {
     return root_ / "features" / std::to_string(epoch_) / entries_[index].relative;
@@ -158,8 +149,8 @@ class SignFeaturesDataset : public slt::FeatureDataset {
 
 template <const char* Name, bool TrainOnly>
 struct NamedDataset : SignFeaturesDataset {
-  explicit NamedDataset(const slt::ConfigNode& config)
-      : SignFeaturesDataset(config, Name,
+  NamedDataset(const slt::ConfigNode& data, const slt::ComponentContext& context)
+      : SignFeaturesDataset(data, context, Name,
                             TrainOnly ? std::vector<std::string>{"train"}
                                       : std::vector<std::string>{"train", "val", "test"}) {}
 };
@@ -168,14 +159,33 @@ constexpr char kSignFeatures[] = "sign_features";
 constexpr char kHow2Sign[] = "how2sign";
 constexpr char kYouTubeAsl[] = "youtube_asl";
 
+// The keys of the run's `data` section these datasets read (their defaults are the run schema's).
+slt::ConfigSchema data_schema() {
+  slt::ConfigSchema s;
+  s.add_required("min_source_positions", slt::ValueType::Int, "Training items shorter than this are skipped");
+  s.add_required("max_source_positions", slt::ValueType::Int, "Items are truncated to this many frames");
+  s.add_required("num_epochs_extracted", slt::ValueType::Int, "Feature epochs on disk: features/<epoch % N>/");
+  return s;
+}
+
+// Any folder is read as plain extracted features; a folder whose name says
+// How2Sign or YouTube-ASL gets that dataset's split rules.
+slt::ComponentClaim folder_named(const char* word) {
+  return [word](const slt::ClaimQuery& q) {
+    std::string name = q.path.lexically_normal().filename().string();
+    if (name.empty()) name = q.path.lexically_normal().parent_path().filename().string();
+    return slt::ascii_lower(name).find(word) != std::string::npos ? 10 : 0;
+  };
+}
+
 void register_components(slt::Registrar& registrar) {
   registrar.add<NamedDataset<kSignFeatures, false>>(slt::kinds::kDataset, kSignFeatures,
-                                                    "Extracted features + manifests (train/val/test)",
-                                                    slt::dataset_schema());
-  registrar.add<NamedDataset<kHow2Sign, false>>(slt::kinds::kDataset, kHow2Sign,
-                                                "How2Sign features (train/val/test)", slt::dataset_schema());
-  registrar.add<NamedDataset<kYouTubeAsl, true>>(slt::kinds::kDataset, kYouTubeAsl,
-                                                 "YouTube-ASL features (train only)", slt::dataset_schema());
+                                                    "Extracted features + manifests (train/val/test)", data_schema(),
+                                                    [](const slt::ClaimQuery&) { return 1; });
+  registrar.add<NamedDataset<kHow2Sign, false>>(slt::kinds::kDataset, kHow2Sign, "How2Sign features (train/val/test)",
+                                                data_schema(), folder_named("how2sign"));
+  registrar.add<NamedDataset<kYouTubeAsl, true>>(slt::kinds::kDataset, kYouTubeAsl, "YouTube-ASL features (train only)",
+                                                 data_schema(), folder_named("youtube"));
 }
 
 }  // namespace

@@ -14,14 +14,15 @@ const slt::models::WeightNames kNames = {
      {"model.encoder.feature_proj.", "model.encoder.feature_projection.feature_proj."}}};
 
 struct BartModel : slt::models::HfSeq2Seq<slt::bart::SignBart> {
-  explicit BartModel(const slt::ConfigNode& config)
-      : HfSeq2Seq(config, kNames, [](slt::bart::BartConfig& c, double p) { c.dropout = p; }) {}
+  BartModel(const slt::ConfigNode& section, const slt::ComponentContext& context)
+      : HfSeq2Seq(section, context, kNames, [](slt::bart::BartConfig& c, double p) { c.dropout = p; }) {}
 };
 
 void register_components(slt::Registrar& registrar) {
   registrar.add<BartModel>(slt::kinds::kModel, "bart",
                            "SignBart: BART / mBART with a learned feature projection (Hugging Face weights)",
-                           slt::models::hf_model_schema("BART"));
+                           slt::models::hf_model_schema("BART"),
+                         [](const slt::ClaimQuery& q) { return slt::models::claim_hf_family(q, "bart"); });
 }
 
 }  // namespace

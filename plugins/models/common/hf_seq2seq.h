@@ -1,8 +1,9 @@
 #pragma once
 // The parts every Hugging Face-style model component shares: reading
-// config.json from the model folder (or hub cache), the run-config overrides
-// create_model_and_tokenizer applies (feature_dim, dropout, label smoothing),
-// loading the weights, the label-smoothed loss and the decoding hooks.
+// config.json from the model folder the host resolved, the section's
+// overrides (feature_dim, dropout) and the context's label smoothing, loading
+// the weights, the label-smoothed loss, the decoding hooks, Hugging Face's
+// generate() with the folder's defaults, and claiming a folder by model_type.
 //
 // `Net` is the torch module (SignT5, SignBart) with: config(), encode(),
 // decode(), decode_step(tokens, hidden, mask, Net::Cache&), and Net::Config
@@ -13,18 +14,11 @@
 #include <nlohmann/json.hpp>
 
 #include "slt/errors.h"
+#include "slt/generation.h"
 #include "slt/model.h"
+#include "slt/text.h"
 
 namespace slt::models {
-
-template <typename T>
-T config_value(const ConfigNode& config, const char* key, T fallback) {
-  const ConfigNode* node = config.at(key);
-  if (!node || node->is_null() || node->is_missing()) return fallback;
-  if constexpr (std::is_same_v<T, double>) return node->as_double(key);
-  else if constexpr (std::is_same_v<T, bool>) return node->as_bool(key);
-  else return node->as_int(key);
-}
 
 // Decoder inputs from labels, as Hugging Face's shift_tokens_right: the start
 // token, then the labels without their last position; -100 becomes padding.
@@ -56,16 +50,16 @@ class HfSeq2Seq : public Seq2SeqModel {
   using Cache = typename Net::Cache;
 
   // `apply_dropout` sets the run's model.dropout on the architecture's own key.
-  HfSeq2Seq(const ConfigNode& config, const WeightNames& names, void (*apply_dropout)(Config&, double)) {
-    const ConfigNode* name = config.at("model.name_or_path");
-    if (!name || name->is_missing()) throw ConfigError("model.name_or_path is required");
-    folder_ = resolve_model_folder(name->as_string("model.name_or_path"));
+  HfSeq2Seq(const ConfigNode& section, const ComponentContext& context, const WeightNames& names,
+            void (*apply_dropout)(Config&, double))
+      : folder_(context.model_folder) {
+    if (folder_.empty()) throw ConfigError("model.name_or_path names no folder (the host resolves it before building the model)");
     Config c = Config::from_json(read_model_config(folder_));
-    c.feature_dim = config_value<int64_t>(config, "model.feature_dim", c.feature_dim);
-    c.label_smoothing = config_value<double>(config, "criterion.label_smoothing", c.label_smoothing);
-    if (const ConfigNode* d = config.at("model.dropout"); d && !d->is_null()) apply_dropout(c, d->as_double("model.dropout"));
+    c.feature_dim = section.get_or<int64_t>("feature_dim", c.feature_dim);
+    if (context.label_smoothing) c.label_smoothing = *context.label_smoothing;
+    if (auto dropout = section.get<double>("dropout")) apply_dropout(c, *dropout);
     net_ = std::make_shared<Net>(c);
-    if (config_value<bool>(config, "model.from_scratch", false)) return;  // _reinit_weights: fresh initialisation
+    if (section.get_or<bool>("from_scratch", false)) return;  // _reinit_weights: fresh initialisation
     load_state_dict(*net_, load_hf_weights(folder_), folder_.string(), names.expected_missing, names.aliases);
   }
 
@@ -95,20 +89,40 @@ class HfSeq2Seq : public Seq2SeqModel {
 
   SpecialTokens special_tokens() const override { return net_->special_tokens(); }
 
+  // generate() with the folder's generation_config.json / config.json defaults.
+  std::unique_ptr<SearchStrategy> make_search(const SearchOptions& options) const override {
+    return std::make_unique<HfSearch>(read_generation_config(folder_), options);
+  }
+
  private:
   std::filesystem::path folder_;
   std::shared_ptr<Net> net_;
 };
 
-// The keys a model component reads from the `model` section.
+// The keys a model component reads from the `model` section. Null keeps the
+// folder's config.json value.
 inline ConfigSchema hf_model_schema(const std::string& what) {
   ConfigSchema s;
   s.add_required("name_or_path", ValueType::String, "Hugging Face " + what + " folder, or a hub id in the local cache");
-  s.add_required("feature_dim", ValueType::Int, "Dimension of the input features");
-  s.add("dropout", ValueType::Float, 0.3, "Dropout probability");
-  s.add("from_scratch", ValueType::Bool, false, "Initialise all weights instead of loading them");
-  s.add("num_beams", ValueType::Int, 5, "Beams for generation");
+  s.add_optional("feature_dim", ValueType::Int, nullptr, "Dimension of the input features (null: config.json's)");
+  s.add_optional("dropout", ValueType::Float, nullptr, "Dropout probability (null: config.json's)");
+  s.add_optional("from_scratch", ValueType::Bool, nullptr, "true: initialise all weights instead of loading them");
   return s;
+}
+
+// Claims a folder whose config.json has a model_type containing `family`
+// ("t5", "bart"), or, when model.name_or_path names no local folder (a hub id
+// not cached yet), a name containing it, as the reference chooses.
+inline int claim_hf_family(const ClaimQuery& query, const std::string& family) {
+  if (!query.path.empty() && std::filesystem::exists(query.path / "config.json")) {
+    try {
+      std::string type = read_model_config(query.path).value("model_type", "");
+      return ascii_lower(type).find(family) != std::string::npos ? 10 : 0;
+    } catch (const Error&) {
+      return 0;
+    }
+  }
+  return ascii_lower(query.name).find(family) != std::string::npos ? 5 : 0;
 }
 
 }  // namespace slt::models

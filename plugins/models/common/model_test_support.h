@@ -10,6 +10,7 @@
 #include <set>
 #include <nlohmann/json.hpp>
 
+#include "slt/components.h"
 #include "slt/generation.h"
 #include "slt/model.h"
 #include "slt/optim.h"
@@ -43,16 +44,15 @@ inline std::shared_ptr<slt::Seq2SeqModel> fixture_model(const std::string& kind,
   config.set("model.feature_dim", 32);
   config.set("model.dropout", 0.0);
   config.set("criterion.label_smoothing", 0.2);
-  auto model = slt::Registry::global().create<slt::Seq2SeqModel>(slt::kinds::kModel, kind, config);
+  config.set("model.arch", kind);
+  auto model = slt::open_model(config);
   model->module().eval();
   return model;
 }
 
 // batch_decode(skip_special_tokens=True) of generated rows with the fixture tokenizer.
 inline std::vector<std::string> decode_rows(const at::Tensor& sequences, const std::string& tokenizer_folder) {
-  auto tokenizer = slt::Registry::global().create<slt::Tokenizer>(
-      slt::kinds::kTokenizer, slt::infer_tokenizer_kind(models_dir() / tokenizer_folder),
-      slt::tokenizer_config(models_dir() / tokenizer_folder));
+  auto tokenizer = slt::open_tokenizer(models_dir() / tokenizer_folder);
   std::vector<std::string> out;
   for (int64_t i = 0; i < sequences.size(0); ++i) {
     auto row = sequences[i].contiguous();

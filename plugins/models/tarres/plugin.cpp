@@ -4,7 +4,9 @@
 #include <filesystem>
 #include <fstream>
 
+#include "slt/generation.h"
 #include "slt/plugin.h"
+#include "slt/tokenizer.h"
 #include "tarres_model.h"
 
 namespace {
@@ -25,12 +27,10 @@ int64_t dictionary_size(const std::filesystem::path& folder) {
 
 class TarresModel : public slt::Seq2SeqModel {
  public:
-  explicit TarresModel(const slt::ConfigNode& config) {
-    const slt::ConfigNode* name = config.at("model.name_or_path");
-    if (!name || name->is_missing())
-      throw slt::ConfigError("model.name_or_path is required: the folder with dictionary.txt and sentencepiece.model");
+  TarresModel(const slt::ConfigNode& section, const slt::ComponentContext& context) {
+    std::filesystem::path folder = section.require<std::string>("name_or_path");
     net_ = std::make_shared<Sign2Text>(
-        TarresConfig::from_run_config(config, dictionary_size(name->as_string("model.name_or_path"))));
+        TarresConfig::from_section(section, dictionary_size(folder), context.label_smoothing.value_or(0.0)));
   }
 
   torch::nn::Module& module() override { return *net_; }
@@ -63,6 +63,11 @@ class TarresModel : public slt::Seq2SeqModel {
     return net_->decode_step(tokens, encoder_hidden, mask.eq(0), static_cast<slt::tarres::TarresCache&>(*cache));
   }
 
+  // The reference decodes the fairseq model with fairseq's SequenceGenerator.
+  std::unique_ptr<slt::SearchStrategy> make_search(const slt::SearchOptions& options) const override {
+    return std::make_unique<slt::FairseqSearch>(slt::FairseqGenerationConfig{}, options);
+  }
+
   slt::SpecialTokens special_tokens() const override {
     const TarresConfig& c = net_->config();
     slt::SpecialTokens t;
@@ -90,6 +95,11 @@ slt::ConfigSchema tarres_schema() {
   s.add("decoder_ffn_embed_dim", V::Int, 1024, "Decoder FFN width");
   s.add("decoder_attention_heads", V::Int, 4, "Decoder attention heads");
   s.add("decoder_layers", V::Int, 3, "Decoder layers");
+  s.add_optional("decoder_output_dim", V::Int, nullptr, "Must equal decoder_embed_dim when set");
+  s.add("encoder_layerdrop", V::Float, 0.0, "Encoder LayerDrop rate");
+  s.add("decoder_layerdrop", V::Float, 0.0, "Decoder LayerDrop rate");
+  s.add_required("max_source_positions", V::Int, "Longest input in frames (the run sets it from data.max_source_positions)");
+  s.add_required("max_target_positions", V::Int, "Longest output in tokens (the run sets it from data.max_target_positions)");
   s.add("dropout", V::Float, 0.3, "Dropout after embeddings, attention and FFN blocks");
   s.add("attention_dropout", V::Float, 0.3, "Dropout on attention weights");
   s.add("activation_dropout", V::Float, 0.3, "Dropout after the FFN activation");
@@ -104,7 +114,14 @@ slt::ConfigSchema tarres_schema() {
 
 void register_components(slt::Registrar& registrar) {
   registrar.add<TarresModel>(slt::kinds::kModel, "tarres",
-                             "Tarres et al. (2023) sign-to-text transformer (fairseq layout)", tarres_schema());
+                             "Tarres et al. (2023) sign-to-text transformer (fairseq layout)", tarres_schema(),
+                             [](const slt::ClaimQuery& q) {
+                               // The reference's switch for this model is the top-level fairseq=true.
+                               if (q.run && q.run->get_or<bool>("fairseq", false)) return 100;
+                               bool fairseq_folder = slt::folder_has(q.path, {"dictionary.txt"}) &&
+                                                     !slt::folder_has(q.path, {"config.json"});
+                               return fairseq_folder ? 5 : 0;
+                             });
 }
 
 }  // namespace

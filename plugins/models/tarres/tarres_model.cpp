@@ -6,45 +6,36 @@
 
 namespace slt::tarres {
 
-TarresConfig TarresConfig::from_run_config(const ConfigNode& config, int64_t vocab_size) {
+TarresConfig TarresConfig::from_section(const ConfigNode& section, int64_t vocab_size, double label_smoothing) {
   TarresConfig c;
   c.vocab_size = vocab_size;
-  auto get_int = [&](const char* key, int64_t& field) {
-    if (const ConfigNode* n = config.at(std::string("model.") + key); n && !n->is_null() && !n->is_missing())
-      field = n->as_int(std::string("model.") + key);
-  };
-  auto get_double = [&](const char* key, double& field) {
-    if (const ConfigNode* n = config.at(std::string("model.") + key); n && !n->is_null() && !n->is_missing())
-      field = n->as_double(std::string("model.") + key);
-  };
-  auto get_bool = [&](const char* key, bool& field) {
-    if (const ConfigNode* n = config.at(std::string("model.") + key); n && !n->is_null() && !n->is_missing())
-      field = n->as_bool(std::string("model.") + key);
-  };
-  get_int("feature_dim", c.feature_dim);
-  get_int("encoder_embed_dim", c.encoder_embed_dim);
-  get_int("encoder_ffn_embed_dim", c.encoder_ffn_embed_dim);
-  get_int("encoder_attention_heads", c.encoder_attention_heads);
-  get_int("encoder_layers", c.encoder_layers);
-  get_int("decoder_embed_dim", c.decoder_embed_dim);
-  get_int("decoder_ffn_embed_dim", c.decoder_ffn_embed_dim);
-  get_int("decoder_attention_heads", c.decoder_attention_heads);
-  get_int("decoder_layers", c.decoder_layers);
-  get_int("max_source_positions", c.max_source_positions);
-  get_int("max_target_positions", c.max_target_positions);
-  get_double("dropout", c.dropout);
-  get_double("attention_dropout", c.attention_dropout);
-  get_double("activation_dropout", c.activation_dropout);
-  get_double("encoder_layerdrop", c.encoder_layerdrop);
-  get_double("decoder_layerdrop", c.decoder_layerdrop);
-  get_bool("encoder_normalize_before", c.encoder_normalize_before);
-  get_bool("decoder_normalize_before", c.decoder_normalize_before);
-  get_bool("layernorm_embedding", c.layernorm_embedding);
-  get_bool("no_scale_embedding", c.no_scale_embedding);
-  get_bool("share_decoder_input_output_embed", c.share_decoder_input_output_embed);
-  if (const ConfigNode* n = config.at("model.activation_fn"); n && n->is_string()) c.activation_fn = n->as_string();
-  if (const ConfigNode* n = config.at("criterion.label_smoothing"); n && !n->is_null()) c.label_smoothing = n->as_double();
-  if (const ConfigNode* n = config.at("model.decoder_output_dim"); n && !n->is_null() && n->as_int() != c.decoder_embed_dim)
+  c.label_smoothing = label_smoothing;
+  auto get_int = [&](const char* key) { return section.require<int64_t>(key); };
+  auto get_double = [&](const char* key) { return section.require<double>(key); };
+  auto get_bool = [&](const char* key) { return section.require<bool>(key); };
+  c.feature_dim = get_int("feature_dim");
+  c.encoder_embed_dim = get_int("encoder_embed_dim");
+  c.encoder_ffn_embed_dim = get_int("encoder_ffn_embed_dim");
+  c.encoder_attention_heads = get_int("encoder_attention_heads");
+  c.encoder_layers = get_int("encoder_layers");
+  c.decoder_embed_dim = get_int("decoder_embed_dim");
+  c.decoder_ffn_embed_dim = get_int("decoder_ffn_embed_dim");
+  c.decoder_attention_heads = get_int("decoder_attention_heads");
+  c.decoder_layers = get_int("decoder_layers");
+  c.max_source_positions = get_int("max_source_positions");
+  c.max_target_positions = get_int("max_target_positions");
+  c.dropout = get_double("dropout");
+  c.attention_dropout = get_double("attention_dropout");
+  c.activation_dropout = get_double("activation_dropout");
+  c.encoder_layerdrop = get_double("encoder_layerdrop");
+  c.decoder_layerdrop = get_double("decoder_layerdrop");
+  c.encoder_normalize_before = get_bool("encoder_normalize_before");
+  c.decoder_normalize_before = get_bool("decoder_normalize_before");
+  c.layernorm_embedding = get_bool("layernorm_embedding");
+  c.no_scale_embedding = get_bool("no_scale_embedding");
+  c.share_decoder_input_output_embed = get_bool("share_decoder_input_output_embed");
+  c.activation_fn = section.require<std::string>("activation_fn");
+  if (auto output_dim = section.get<int64_t>("decoder_output_dim"); output_dim && *output_dim != c.decoder_embed_dim)
     throw UserError("model.decoder_output_dim must equal model.decoder_embed_dim (slt has no decoder output projection-in)");
   if (c.activation_fn != "relu" && c.activation_fn != "gelu" && c.activation_fn != "tanh")
     throw UserError("model.activation_fn '" + c.activation_fn + "' is not supported (relu, gelu, tanh)");

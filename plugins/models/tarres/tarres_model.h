@@ -12,19 +12,21 @@
 
 namespace slt::tarres {
 
+// The architecture; every field but the special ids comes from the `model`
+// section (tarres_schema() in plugin.cpp holds the defaults).
 struct TarresConfig {
-  int64_t feature_dim = 768, encoder_embed_dim = 256, encoder_ffn_embed_dim = 1024, encoder_attention_heads = 4,
-          encoder_layers = 6, decoder_embed_dim = 256, decoder_ffn_embed_dim = 1024, decoder_attention_heads = 4,
-          decoder_layers = 3, max_source_positions = 1024, max_target_positions = 1024, vocab_size = 0;
-  double dropout = 0.3, attention_dropout = 0.3, activation_dropout = 0.3, encoder_layerdrop = 0.0,
-         decoder_layerdrop = 0.0, label_smoothing = 0.2;
-  bool encoder_normalize_before = true, decoder_normalize_before = true, layernorm_embedding = true,
-       no_scale_embedding = false, share_decoder_input_output_embed = true;
-  std::string activation_fn = "relu";
-  int64_t bos = 0, pad = 1, eos = 2, unk = 3;
+  int64_t feature_dim = 0, encoder_embed_dim = 0, encoder_ffn_embed_dim = 0, encoder_attention_heads = 0,
+          encoder_layers = 0, decoder_embed_dim = 0, decoder_ffn_embed_dim = 0, decoder_attention_heads = 0,
+          decoder_layers = 0, max_source_positions = 0, max_target_positions = 0, vocab_size = 0;
+  double dropout = 0, attention_dropout = 0, activation_dropout = 0, encoder_layerdrop = 0, decoder_layerdrop = 0,
+         label_smoothing = 0;
+  bool encoder_normalize_before = false, decoder_normalize_before = false, layernorm_embedding = false,
+       no_scale_embedding = false, share_decoder_input_output_embed = false;
+  std::string activation_fn;
+  int64_t bos = 0, pad = 1, eos = 2, unk = 3;  // fairseq Dictionary's special ids
 
-  // From the run config's model.* keys (every encoder_*/decoder_* key of slt_tarres_fairseq.yaml).
-  static TarresConfig from_run_config(const ConfigNode& config, int64_t vocab_size);
+  // From the component's `model` section (defaults filled in, types checked).
+  static TarresConfig from_section(const ConfigNode& section, int64_t vocab_size, double label_smoothing);
 };
 
 struct TarresCache : DecoderCache {

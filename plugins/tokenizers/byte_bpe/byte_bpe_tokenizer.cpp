@@ -145,9 +145,9 @@ std::string decode_utf8_replace(const std::string& bytes) {
 
 class ByteBpeTokenizer : public slt::Tokenizer {
  public:
-  explicit ByteBpeTokenizer(const slt::ConfigNode& config)
-      : folder_(config.at("tokenizer.path")->as_string("tokenizer.path")),
-        lower_case_(config.at("tokenizer.lower_case") && config.at("tokenizer.lower_case")->as_bool()) {
+  ByteBpeTokenizer(const slt::ConfigNode& config, const slt::ComponentContext&)
+      : folder_(config.require<std::string>("path")),
+        lower_case_(config.require<bool>("lower_case")) {
     if (fs::exists(folder_ / "vocab.json") && fs::exists(folder_ / "merges.txt")) {
       load_vocab_and_merges();
     } else if (fs::exists(folder_ / "tokenizer.json")) {
@@ -357,7 +357,13 @@ class ByteBpeTokenizer : public slt::Tokenizer {
 void register_components(slt::Registrar& registrar) {
   registrar.add<ByteBpeTokenizer>(slt::kinds::kTokenizer, "byte_bpe",
                                   "GPT-2/BART byte-level BPE with Hugging Face BartTokenizer semantics",
-                                  slt::tokenizer_schema());
+                                  slt::tokenizer_schema(), [](const slt::ClaimQuery& q) {
+                                    // BartTokenizer's files, or a fast tokenizer's single file.
+                                    return slt::folder_has(q.path, {"vocab.json", "merges.txt"}) ||
+                                                   slt::folder_has(q.path, {"tokenizer.json"})
+                                               ? 10
+                                               : 0;
+                                  });
 }
 
 }  // namespace

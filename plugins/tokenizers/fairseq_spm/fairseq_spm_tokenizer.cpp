@@ -17,9 +17,9 @@ constexpr const char* kUnderline = "\xe2\x96\x81";
 
 class FairseqSpmTokenizer : public slt::Tokenizer {
  public:
-  explicit FairseqSpmTokenizer(const slt::ConfigNode& config)
-      : folder_(config.at("tokenizer.path")->as_string("tokenizer.path")),
-        lower_case_(config.at("tokenizer.lower_case") && config.at("tokenizer.lower_case")->as_bool()),
+  FairseqSpmTokenizer(const slt::ConfigNode& config, const slt::ComponentContext&)
+      : folder_(config.require<std::string>("path")),
+        lower_case_(config.require<bool>("lower_case")),
         spm_((folder_ / "sentencepiece.model").string()) {
     // fairseq's Dictionary: four specials first, then the file's symbols in order.
     for (const char* special : {"<s>", "<pad>", "</s>", "<unk>"}) add_symbol(special);
@@ -120,7 +120,10 @@ class FairseqSpmTokenizer : public slt::Tokenizer {
 void register_components(slt::Registrar& registrar) {
   registrar.add<FairseqSpmTokenizer>(slt::kinds::kTokenizer, "fairseq_spm",
                                      "fairseq Dictionary over SentencePiece pieces (Tarres et al. models)",
-                                     slt::tokenizer_schema());
+                                     slt::tokenizer_schema(), [](const slt::ClaimQuery& q) {
+                                       // A fairseq dictionary beside the pieces: more specific than sentencepiece's claim.
+                                       return slt::folder_has(q.path, {"dictionary.txt", "sentencepiece.model"}) ? 20 : 0;
+                                     });
 }
 
 }  // namespace

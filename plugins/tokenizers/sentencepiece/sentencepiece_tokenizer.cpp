@@ -24,9 +24,9 @@ fs::path model_file(const fs::path& path) {
 
 class SentencePieceTokenizer : public slt::Tokenizer {
  public:
-  explicit SentencePieceTokenizer(const slt::ConfigNode& config)
-      : folder_(config.at("tokenizer.path")->as_string("tokenizer.path")),
-        lower_case_(config.at("tokenizer.lower_case") && config.at("tokenizer.lower_case")->as_bool()),
+  SentencePieceTokenizer(const slt::ConfigNode& config, const slt::ComponentContext&)
+      : folder_(config.require<std::string>("path")),
+        lower_case_(config.require<bool>("lower_case")),
         model_(model_file(folder_).string()) {
     fs::path dir = fs::is_directory(folder_) ? folder_ : folder_.parent_path();
     slt::hf::TokenizerConfig hf = slt::hf::read_tokenizer_config(dir);
@@ -143,7 +143,13 @@ class SentencePieceTokenizer : public slt::Tokenizer {
 void register_components(slt::Registrar& registrar) {
   registrar.add<SentencePieceTokenizer>(slt::kinds::kTokenizer, "sentencepiece",
                                         "SentencePiece model with Hugging Face T5Tokenizer semantics",
-                                        slt::tokenizer_schema());
+                                        slt::tokenizer_schema(), [](const slt::ClaimQuery& q) {
+                                          bool bare_model = q.path.extension() == ".model";  // a bare SentencePiece model file
+                                          return bare_model || slt::folder_has(q.path, {"spiece.model"}) ||
+                                                         slt::folder_has(q.path, {"sentencepiece.model"})
+                                                     ? 10
+                                                     : 0;
+                                        });
 }
 
 }  // namespace

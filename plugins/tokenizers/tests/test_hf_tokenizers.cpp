@@ -9,6 +9,7 @@
 
 #include "slt/plugin_loader.h"
 #include "slt/registry.h"
+#include "slt/components.h"
 #include "slt/tokenizer.h"
 
 namespace fs = std::filesystem;
@@ -18,7 +19,7 @@ namespace {
 
 std::shared_ptr<slt::Tokenizer> make(const std::string& kind, const fs::path& folder) {
   slt::load_plugins({SLT_BUILD_PLUGIN_DIR});
-  return slt::Registry::global().create<slt::Tokenizer>(slt::kinds::kTokenizer, kind, slt::tokenizer_config(folder));
+  return slt::open_tokenizer(folder, kind);
 }
 
 json cases(const std::string& name) {
@@ -103,8 +104,7 @@ TEST_CASE("byte_bpe reads the same vocabulary from a tokenizer.json", "[tokenize
 TEST_CASE("fairseq_spm reproduces the reference FairseqTokenizer (Tarres fixtures)", "[tokenizers][fairseq_spm]") {
   fs::path folder = fs::path(SLT_FIXTURES_DIR) / "hiera" / "tarres";
   slt::load_plugins({SLT_BUILD_PLUGIN_DIR});
-  auto tokenizer = slt::Registry::global().create<slt::Tokenizer>(slt::kinds::kTokenizer, "fairseq_spm",
-                                                                  slt::tokenizer_config(folder, /*lower_case=*/true));
+  auto tokenizer = slt::open_tokenizer(folder, "fairseq_spm", /*lower_case=*/true);
   std::ifstream in(folder / "tarres.json");
   json fixture = json::parse(in);
   CHECK(tokenizer->vocab_size() == fixture["dictionary_size"].get<int64_t>());

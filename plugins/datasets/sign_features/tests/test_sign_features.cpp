@@ -6,6 +6,7 @@
 #include <fstream>
 #include <random>
 
+#include "slt/components.h"
 #include "slt/dataset.h"
 #include "slt/plugin_loader.h"
 #include "slt/tensor_io.h"
@@ -60,14 +61,14 @@ slt::ConfigNode run_config(int64_t min_len = 0, int64_t max_len = 1024, int64_t 
 std::shared_ptr<slt::FeatureDataset> open(const std::string& kind, const fs::path& root, const std::string& split,
                                           const slt::ConfigNode& config = run_config()) {
   slt::load_plugins({SLT_BUILD_PLUGIN_DIR});
-  return slt::Registry::global().create<slt::FeatureDataset>(slt::kinds::kDataset, kind,
-                                                            slt::dataset_config(config, root, split));
+  slt::ConfigNode job = config;
+  job.set("data.dataset", kind);
+  return slt::open_dataset(job, root, split);
 }
 
 std::shared_ptr<const slt::Tokenizer> t5_tokenizer() {
   slt::load_plugins({SLT_BUILD_PLUGIN_DIR});
-  return slt::Registry::global().create<slt::Tokenizer>(
-      slt::kinds::kTokenizer, "sentencepiece", slt::tokenizer_config(fs::path(SLT_FIXTURES_DIR) / "models" / "tiny_t5"));
+  return slt::open_tokenizer(fs::path(SLT_FIXTURES_DIR) / "models" / "tiny_t5", "sentencepiece");
 }
 
 }  // namespace
@@ -133,12 +134,13 @@ TEST_CASE("an empty split names its manifest; YouTube-ASL has only train", "[dat
 }
 
 TEST_CASE("dataset kinds are inferred from folder names unless data.dataset says", "[datasets]") {
+  slt::load_plugins({SLT_BUILD_PLUGIN_DIR});
   slt::ConfigNode c = run_config();
-  CHECK(slt::infer_dataset_kind(c, "/data/features/youtube-asl") == "youtube_asl");
-  CHECK(slt::infer_dataset_kind(c, "/data/How2Sign/") == "how2sign");
-  CHECK(slt::infer_dataset_kind(c, "/data/mine") == "sign_features");
+  CHECK(slt::choose_dataset(c, "/data/features/youtube-asl") == "youtube_asl");
+  CHECK(slt::choose_dataset(c, "/data/How2Sign/") == "how2sign");
+  CHECK(slt::choose_dataset(c, "/data/mine") == "sign_features");
   c.set("data.dataset", "how2sign");
-  CHECK(slt::infer_dataset_kind(c, "/data/mine") == "how2sign");
+  CHECK(slt::choose_dataset(c, "/data/mine") == "how2sign");
 }
 
 TEST_CASE("debug=true keeps the first 100 manifest lines", "[datasets]") {

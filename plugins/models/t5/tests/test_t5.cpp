@@ -10,6 +10,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "slt/components.h"
 #include "slt/generation.h"
 #include "slt/model.h"
 #include "slt/optim.h"
@@ -40,7 +41,8 @@ std::shared_ptr<slt::Seq2SeqModel> tiny_t5(const std::string& folder = "tiny_t5"
   config.set("model.feature_dim", 32);
   config.set("model.dropout", 0.0);
   config.set("criterion.label_smoothing", 0.2);
-  return slt::Registry::global().create<slt::Seq2SeqModel>(slt::kinds::kModel, "t5", config);
+  config.set("model.arch", "t5");
+  return slt::open_model(config);
 }
 
 double max_abs_diff(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }
@@ -91,7 +93,8 @@ TEST_CASE("t5: a missing model folder says where slt looked", "[models][t5]") {
   slt::ConfigNode config = slt::ConfigNode::map();
   config.set("model.name_or_path", "google/t5-v1_1-nonexistent");
   config.set("model.feature_dim", 32);
-  CHECK_THROWS_WITH(slt::Registry::global().create<slt::Seq2SeqModel>(slt::kinds::kModel, "t5", config),
+  config.set("model.arch", "t5");
+  CHECK_THROWS_WITH(slt::open_model(config),
                     Catch::Contains("models--google--t5-v1_1-nonexistent") && Catch::Contains("downloads nothing"));
 }
 

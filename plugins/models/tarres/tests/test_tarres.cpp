@@ -29,7 +29,8 @@ std::shared_ptr<slt::Seq2SeqModel> tarres_model() {
   }
   config.set("model.name_or_path", kTarres.string());
   config.set("criterion.label_smoothing", fixture["criterion_label_smoothing"].get<double>());
-  auto model = slt::Registry::global().create<slt::Seq2SeqModel>(slt::kinds::kModel, "tarres", config);
+  config.set("model.arch", "tarres");
+  auto model = slt::open_model(config);
   auto weights = slt::load_checkpoint_weights((kTarres / "tarres_tiny_checkpoint.pth").string());
   auto report = slt::load_state_dict(model->module(), weights, "tarres_tiny_checkpoint.pth");
   CHECK(report.missing.empty());
