@@ -9,8 +9,8 @@
 #include <cstdio>
 
 #include "bench_common.h"
-#include "slt/generation.h"
-#include "slt/log.h"
+#include "slt/model/generation.h"
+#include "slt/runtime/log.h"
 
 namespace {
 

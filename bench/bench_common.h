@@ -6,9 +6,9 @@
 #include <fstream>
 #include <string>
 
-#include "slt/components.h"
-#include "slt/model.h"
-#include "slt/plugin_loader.h"
+#include "slt/runtime/components.h"
+#include "slt/model/model.h"
+#include "slt/plugin/plugin_loader.h"
 
 namespace slt_bench {
 

@@ -23,14 +23,14 @@
 #include <fstream>
 
 #include "bench_common.h"
-#include "slt/compose.h"
-#include "slt/dataset.h"
-#include "slt/log.h"
-#include "slt/optim.h"
-#include "slt/components.h"
-#include "slt/run_config.h"
-#include "slt/tokenizer.h"
-#include "slt/trainer.h"
+#include "slt/config/compose.h"
+#include "slt/data/loader.h"
+#include "slt/runtime/log.h"
+#include "slt/train/optim.h"
+#include "slt/runtime/components.h"
+#include "slt/config/run_config.h"
+#include "slt/data/tokenizer.h"
+#include "slt/train/trainer.h"
 
 extern char** environ;
 namespace fs = std::filesystem;

@@ -16,10 +16,10 @@
 #include <random>
 #include <string>
 
-#include "slt/dataset.h"
-#include "slt/log.h"
-#include "slt/plugin_loader.h"
-#include "slt/tensor_io.h"
+#include "slt/data/loader.h"
+#include "slt/runtime/log.h"
+#include "slt/plugin/plugin_loader.h"
+#include "slt/io/tensor_io.h"
 
 namespace fs = std::filesystem;
 

@@ -10,9 +10,9 @@
 #include <cstdio>
 
 #include "bench_common.h"
-#include "slt/dataset.h"
-#include "slt/log.h"
-#include "slt/optim.h"
+#include "slt/data/loader.h"
+#include "slt/runtime/log.h"
+#include "slt/train/optim.h"
 
 int main(int argc, char** argv) {
   int steps = 3;

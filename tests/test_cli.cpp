@@ -1,6 +1,6 @@
 // slt-run as a user runs it: exit codes and messages.
 // Torch headers before Catch: glog's CHECK must not replace Catch's.
-#include "slt/tensor_io.h"
+#include "slt/io/tensor_io.h"
 
 #include <catch2/catch.hpp>
 
@@ -9,7 +9,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "slt/config.h"
+#include "slt/config/config.h"
 #include "test_helpers.h"
 
 using slt_test::run_command;

@@ -1,10 +1,10 @@
 #include <catch2/catch.hpp>
 #include <cstdlib>
 
-#include "slt/compose.h"
+#include "slt/config/compose.h"
 #include "slt/errors.h"
-#include "slt/components.h"
-#include "slt/run_config.h"
+#include "slt/runtime/components.h"
+#include "slt/config/run_config.h"
 #include "test_helpers.h"
 
 using slt::ComposeRequest;

@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "slt/config.h"
+#include "slt/config/config.h"
 #include "slt/errors.h"
 
 using slt::ConfigNode;

@@ -1,5 +1,5 @@
 // TensorBoard event files: TFRecord framing, masked CRC-32C, Event protobufs.
-#include "slt/event_log.h"
+#include "slt/io/event_log.h"
 
 #include <catch2/catch.hpp>
 

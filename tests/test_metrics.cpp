@@ -4,8 +4,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "slt/meteor.h"
-#include "slt/metrics.h"
+#include "slt/eval/meteor.h"
+#include "slt/eval/metrics.h"
 
 using nlohmann::json;
 namespace m = slt::metrics;

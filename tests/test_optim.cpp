@@ -2,7 +2,7 @@
 // Torch headers before Catch: glog's CHECK must not replace Catch's.
 #include <torch/nn/modules/linear.h>
 
-#include "slt/optim.h"
+#include "slt/train/optim.h"
 
 #include <catch2/catch.hpp>
 

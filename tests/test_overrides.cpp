@@ -1,7 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "slt/errors.h"
-#include "slt/overrides.h"
+#include "slt/config/overrides.h"
 
 using slt::Override;
 using Type = slt::ConfigNode::Type;

@@ -5,10 +5,10 @@
 #include <sstream>
 
 #include "slt/errors.h"
-#include "slt/model.h"
-#include "slt/plugin.h"
-#include "slt/plugin_loader.h"
-#include "slt/registry.h"
+#include "slt/model/model.h"
+#include "slt/plugin/plugin.h"
+#include "slt/plugin/plugin_loader.h"
+#include "slt/plugin/registry.h"
 
 namespace fs = std::filesystem;
 

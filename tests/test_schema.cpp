@@ -1,9 +1,9 @@
 #include <catch2/catch.hpp>
 
 #include "slt/errors.h"
-#include "slt/components.h"
-#include "slt/run_config.h"
-#include "slt/schema.h"
+#include "slt/runtime/components.h"
+#include "slt/config/run_config.h"
+#include "slt/config/schema.h"
 
 using slt::ConfigNode;
 using slt::ValueType;

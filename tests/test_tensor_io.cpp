@@ -7,7 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "slt/tensor_io.h"
+#include "slt/io/tensor_io.h"
 #include "test_helpers.h"
 
 namespace fs = std::filesystem;

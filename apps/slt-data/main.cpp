@@ -5,9 +5,6 @@
 //   slt-data synthetic --sentences FILE --output-dir OUT [--dim D --frames T --train-copies N]
 //                            [--vocab-type unigram|bpe|char|word] [--column caption] [--lowercase]
 #include <ATen/ATen.h>
-extern "C" {
-#include <libavformat/avformat.h>
-}
 
 #include <spdlog/spdlog.h>
 
@@ -16,16 +13,18 @@ extern "C" {
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <thread>
 
 #include "hf_slow.h"
-#include "slt/app.h"
+#include "slt/runtime/app.h"
 #include "slt/errors.h"
-#include "slt/log.h"
-#include "slt/tensor_io.h"
-#include "slt/text.h"
+#include "slt/runtime/log.h"
+#include "slt/io/tensor_io.h"
+#include "slt/text/text.h"
+#include "slt/video/ffmpeg.h"
 #include "spm_client.h"
 
 namespace fs = std::filesystem;
@@ -166,19 +165,16 @@ int video_durations(const std::vector<std::string>& args) {
   std::atomic<size_t> failed{0};
   parallel_for(rows.size(), vm["num-procs"].as<int>(), "probing videos", [&](size_t i) {
     fs::path video = data_dir / rows[i].name.substr(0, 5) / rows[i].name;
-    AVFormatContext* context = nullptr;
-    if (avformat_open_input(&context, video.c_str(), nullptr, nullptr) != 0 ||
-        avformat_find_stream_info(context, nullptr) < 0 || context->duration == AV_NOPTS_VALUE) {
-      if (context) avformat_close_input(&context);
+    std::optional<double> seconds = slt::video::video_duration(video);
+    if (!seconds) {
       spdlog::warn("cannot read the duration of {}; written as nan", video.string());
       rows[i].duration = "nan";
       ++failed;
       return;
     }
     char text[32];
-    std::snprintf(text, sizeof text, "%.3f", static_cast<double>(context->duration) / AV_TIME_BASE);
+    std::snprintf(text, sizeof text, "%.3f", *seconds);
     rows[i].duration = text;
-    avformat_close_input(&context);
   });
   std::ostringstream out;
   out << "video_name\tduration\tcaption\n";

@@ -16,12 +16,12 @@
 #include <sstream>
 
 #include "command_line.h"
-#include "slt/app.h"
-#include "slt/config.h"
+#include "slt/runtime/app.h"
+#include "slt/config/config.h"
 #include "slt/errors.h"
-#include "slt/log.h"
-#include "slt/tensor_io.h"
-#include "slt/text.h"
+#include "slt/runtime/log.h"
+#include "slt/io/tensor_io.h"
+#include "slt/text/text.h"
 
 namespace fs = std::filesystem;
 namespace po = boost::program_options;

@@ -8,19 +8,20 @@
 #include <fstream>
 #include <iostream>
 
-#include "slt/components.h"
-#include "slt/compose.h"
-#include "slt/describe.h"
-#include "slt/doctor.h"
+#include "slt/runtime/components.h"
+#include "slt/config/compose.h"
+#include "slt/plugin/describe.h"
+#include "slt/runtime/doctor.h"
 #include "command_line.h"
-#include "slt/app.h"
+#include "slt/runtime/app.h"
 #include "slt/errors.h"
-#include "slt/log.h"
-#include "slt/plugin_loader.h"
-#include "slt/run_config.h"
-#include "slt/text.h"
-#include "slt/trainer.h"
+#include "slt/runtime/log.h"
+#include "slt/plugin/plugin_loader.h"
+#include "slt/config/run_config.h"
+#include "slt/text/text.h"
+#include "slt/train/trainer.h"
 #include "slt/version.h"
+#include "slt/video/ffmpeg.h"
 
 namespace fs = std::filesystem;
 namespace po = boost::program_options;
@@ -90,6 +91,9 @@ int run(int argc, char** argv) {
   auto plugin_dirs = slt::plugin_search_path(plugin_paths);
   if (vm.count("doctor")) {
     auto report = slt::run_doctor(plugin_dirs);
+    slt::video::FfmpegInfo ffmpeg = slt::video::ffmpeg_info();
+    report.ffmpeg_version = ffmpeg.version;
+    report.h264_decoder = ffmpeg.h264_decoder;
     std::cout << report.to_text();
     return 0;
   }
@@ -164,9 +168,8 @@ int run(int argc, char** argv) {
   int failed = 0;
   for (size_t i = 0; i < runs.size(); ++i) {
     slt::ConfigNode job = runs[i].job_config();
-    const slt::ConfigNode* eval_only = job.at("common.eval");
-    if (!(eval_only && eval_only->as_bool())) {  // an evaluation writes next to the model it loads, not here
-      fs::path output_dir = job.at("common.output_dir")->as_string("common.output_dir");
+    if (!job.get_or<bool>("common.eval", false)) {  // an evaluation writes next to the model it loads, not here
+      fs::path output_dir = job.require<std::string>("common.output_dir");
       fs::create_directories(output_dir);
       write_file(output_dir / "config.yaml", job.to_yaml());
       slt::ConfigNode overrides_list = slt::ConfigNode::list();

@@ -8,10 +8,10 @@
 #include <nlohmann/json.hpp>
 
 #include "command_line.h"
-#include "slt/app.h"
+#include "slt/runtime/app.h"
 #include "slt/errors.h"
-#include "slt/metrics.h"
-#include "slt/unicode.h"
+#include "slt/eval/metrics.h"
+#include "slt/text/unicode.h"
 
 namespace po = boost::program_options;
 namespace m = slt::metrics;

@@ -7,12 +7,12 @@
 #include <sstream>
 
 #include "command_line.h"
-#include "slt/app.h"
+#include "slt/runtime/app.h"
 #include "slt/errors.h"
-#include "slt/log.h"
-#include "slt/plugin_loader.h"
-#include "slt/components.h"
-#include "slt/tokenizer.h"
+#include "slt/runtime/log.h"
+#include "slt/plugin/plugin_loader.h"
+#include "slt/runtime/components.h"
+#include "slt/data/tokenizer.h"
 
 namespace po = boost::program_options;
 

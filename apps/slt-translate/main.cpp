@@ -13,15 +13,15 @@
 #include <nlohmann/json.hpp>
 
 #include "command_line.h"
-#include "slt/app.h"
+#include "slt/runtime/app.h"
 #include "slt/errors.h"
-#include "slt/generation.h"
-#include "slt/log.h"
-#include "slt/model.h"
-#include "slt/plugin_loader.h"
-#include "slt/tensor_io.h"
-#include "slt/tokenizer.h"
-#include "slt/components.h"
+#include "slt/model/generation.h"
+#include "slt/runtime/log.h"
+#include "slt/model/model.h"
+#include "slt/plugin/plugin_loader.h"
+#include "slt/io/tensor_io.h"
+#include "slt/data/tokenizer.h"
+#include "slt/runtime/components.h"
 
 namespace fs = std::filesystem;
 namespace po = boost::program_options;

@@ -1,5 +1,5 @@
 // Claims an ABI version this host does not speak.
-#include <slt/plugin.h>
+#include <slt/plugin/plugin.h>
 
 static void register_nothing(slt::Registrar&) {}
 

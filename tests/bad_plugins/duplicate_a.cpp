@@ -1,5 +1,5 @@
 // Registers a component whose name the other duplicate_* plugin also uses.
-#include <slt/plugin.h>
+#include <slt/plugin/plugin.h>
 
 namespace {
 struct Dummy : slt::Component {

@@ -1,5 +1,5 @@
 // Pretends to be built by another toolchain.
-#include <slt/plugin.h>
+#include <slt/plugin/plugin.h>
 
 static void register_nothing(slt::Registrar&) {}
 

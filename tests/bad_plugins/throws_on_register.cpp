@@ -1,5 +1,5 @@
 // Fails while registering its components.
-#include <slt/plugin.h>
+#include <slt/plugin/plugin.h>
 
 #include <stdexcept>
 

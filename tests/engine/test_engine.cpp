@@ -4,8 +4,8 @@
 // Torch headers before Catch: glog's CHECK must not replace Catch's.
 #include <ATen/ATen.h>
 
-#include "slt/model.h"
-#include "slt/tensor_io.h"
+#include "slt/model/model.h"
+#include "slt/io/tensor_io.h"
 
 #include <catch2/catch.hpp>
 

@@ -5,9 +5,9 @@
 // translation model, a template: copy this folder to start a new architecture.
 //
 //   slt-run --config-name slt_t5 model.arch=hello_model model.hidden_dim=16 ...
-#include <slt/generation.h>
-#include <slt/plugin.h>
-#include <slt/tokenizer.h>
+#include <slt/model/generation.h>
+#include <slt/plugin/plugin.h>
+#include <slt/data/tokenizer.h>
 #include <torch/nn/functional/loss.h>
 #include <torch/nn/modules/embedding.h>
 #include <torch/nn/modules/linear.h>

@@ -8,10 +8,10 @@
 #include <mutex>
 #include <random>
 
-#include "slt/dataset.h"
-#include "slt/plugin.h"
-#include "slt/tensor_io.h"
-#include "slt/text.h"
+#include "slt/data/dataset.h"
+#include "slt/plugin/plugin.h"
+#include "slt/io/tensor_io.h"
+#include "slt/text/text.h"
 
 namespace fs = std::filesystem;
 

@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "slt/model.h"
+#include "slt/model/model.h"
 #include "transformer_layer.h"
 
 namespace slt::bart {

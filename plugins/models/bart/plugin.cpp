@@ -2,7 +2,7 @@
 // from a Hugging Face folder (or a hub id in the local cache).
 #include "bart_model.h"
 #include "hf_seq2seq.h"
-#include "slt/plugin.h"
+#include "slt/plugin/plugin.h"
 
 namespace {
 

@@ -14,9 +14,9 @@
 #include <nlohmann/json.hpp>
 
 #include "slt/errors.h"
-#include "slt/generation.h"
-#include "slt/model.h"
-#include "slt/text.h"
+#include "slt/model/generation.h"
+#include "slt/model/model.h"
+#include "slt/text/text.h"
 
 namespace slt::models {
 

@@ -10,13 +10,13 @@
 #include <set>
 #include <nlohmann/json.hpp>
 
-#include "slt/components.h"
-#include "slt/generation.h"
-#include "slt/model.h"
-#include "slt/optim.h"
-#include "slt/plugin_loader.h"
-#include "slt/tensor_io.h"
-#include "slt/tokenizer.h"
+#include "slt/runtime/components.h"
+#include "slt/model/generation.h"
+#include "slt/model/model.h"
+#include "slt/train/optim.h"
+#include "slt/plugin/plugin_loader.h"
+#include "slt/io/tensor_io.h"
+#include "slt/data/tokenizer.h"
 
 namespace slt_test {
 

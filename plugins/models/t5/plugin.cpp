@@ -1,7 +1,7 @@
 // The `t5` model component: SignT5ForConditionalGeneration from a Hugging Face
 // folder (or a hub id in the local cache).
 #include "hf_seq2seq.h"
-#include "slt/plugin.h"
+#include "slt/plugin/plugin.h"
 #include "t5_model.h"
 
 namespace {

@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "slt/model.h"
+#include "slt/model/model.h"
 
 namespace slt::t5 {
 

@@ -4,9 +4,9 @@
 #include <filesystem>
 #include <fstream>
 
-#include "slt/generation.h"
-#include "slt/plugin.h"
-#include "slt/tokenizer.h"
+#include "slt/model/generation.h"
+#include "slt/plugin/plugin.h"
+#include "slt/data/tokenizer.h"
 #include "tarres_model.h"
 
 namespace {

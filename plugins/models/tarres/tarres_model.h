@@ -6,8 +6,8 @@
 // reference state_dict (transformer.encoder.*, transformer.decoder.*).
 #include <torch/torch.h>
 
-#include "slt/config.h"
-#include "slt/model.h"
+#include "slt/config/config.h"
+#include "slt/model/model.h"
 #include "transformer_layer.h"
 
 namespace slt::tarres {

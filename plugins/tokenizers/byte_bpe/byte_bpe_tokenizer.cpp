@@ -11,9 +11,9 @@
 #include <unordered_map>
 
 #include "hf_slow.h"
-#include "slt/plugin.h"
-#include "slt/tokenizer.h"
-#include "slt/unicode.h"
+#include "slt/plugin/plugin.h"
+#include "slt/data/tokenizer.h"
+#include "slt/text/unicode.h"
 
 namespace fs = std::filesystem;
 

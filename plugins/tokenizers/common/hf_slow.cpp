@@ -6,7 +6,7 @@
 #include <unicode/uchar.h>
 
 #include "slt/errors.h"
-#include "slt/unicode.h"
+#include "slt/text/unicode.h"
 
 namespace slt::hf {
 

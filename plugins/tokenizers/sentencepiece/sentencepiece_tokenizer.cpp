@@ -5,8 +5,8 @@
 #include <unordered_map>
 
 #include "hf_slow.h"
-#include "slt/plugin.h"
-#include "slt/tokenizer.h"
+#include "slt/plugin/plugin.h"
+#include "slt/data/tokenizer.h"
 #include "spm_client.h"
 
 namespace fs = std::filesystem;

@@ -8,7 +8,7 @@
 #include <mutex>
 
 #include "slt/errors.h"
-#include "slt/plugin_loader.h"
+#include "slt/plugin/plugin_loader.h"
 #include "spm_bridge.h"
 
 namespace fs = std::filesystem;

@@ -7,10 +7,10 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "slt/plugin_loader.h"
-#include "slt/registry.h"
-#include "slt/components.h"
-#include "slt/tokenizer.h"
+#include "slt/plugin/plugin_loader.h"
+#include "slt/plugin/registry.h"
+#include "slt/runtime/components.h"
+#include "slt/data/tokenizer.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;

@@ -6,11 +6,11 @@
 #include <fstream>
 #include <random>
 
-#include "slt/components.h"
-#include "slt/dataset.h"
-#include "slt/plugin_loader.h"
-#include "slt/tensor_io.h"
-#include "slt/tokenizer.h"
+#include "slt/runtime/components.h"
+#include "slt/data/loader.h"
+#include "slt/plugin/plugin_loader.h"
+#include "slt/io/tensor_io.h"
+#include "slt/data/tokenizer.h"
 
 namespace fs = std::filesystem;
 

@@ -10,12 +10,12 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "slt/components.h"
-#include "slt/generation.h"
-#include "slt/model.h"
-#include "slt/optim.h"
-#include "slt/plugin_loader.h"
-#include "slt/tensor_io.h"
+#include "slt/runtime/components.h"
+#include "slt/model/generation.h"
+#include "slt/model/model.h"
+#include "slt/train/optim.h"
+#include "slt/plugin/plugin_loader.h"
+#include "slt/io/tensor_io.h"
 
 namespace fs = std::filesystem;
 

@@ -1,0 +1,86 @@
+#pragma once
+// Host code around dataset components: opening the datasets of a run, and the
+// loader that orders, batches, pads and tokenises their items in the
+// background (the reference's DataLoader + collator).
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "slt/config/config.h"
+#include "slt/data/dataset.h"
+
+namespace slt {
+
+class Tokenizer;
+class BufferPool;  // recycles batch memory (loader.cpp)
+
+// The dataset of one folder: data.dataset, or the component claiming it,
+// built from the job's `data` section with the folder, split, seed and
+// debug flag in its context. Plugins must be loaded.
+std::shared_ptr<FeatureDataset> open_dataset(const ConfigNode& job, const std::filesystem::path& folder,
+                                             const std::string& split);
+// The datasets of a split as the reference's create_dataloader opens them:
+// one per folder of data.train_data_dirs (comma-separated) for "train", the
+// data.val_data_dir folder for "val" and "test". Plugins must be loaded.
+std::vector<std::shared_ptr<FeatureDataset>> open_split_datasets(const ConfigNode& run_config, const std::string& split);
+
+// One padded batch, as the reference collator builds it.
+struct FeatureBatch {
+  at::Tensor features;        // [B, T, D], zero-padded
+  at::Tensor attention_mask;  // [B, T] float32, 1 = frame, 0 = padding
+  at::Tensor labels;          // [B, L] int64, padded with the tokenizer's pad id
+  std::vector<std::string> labels_text;  // original (not lower-cased) labels
+  std::vector<int64_t> indices;          // positions in the concatenated dataset
+  std::vector<std::string> feature_ids;
+};
+
+struct LoaderOptions {
+  int64_t batch_size = 1;
+  bool shuffle = false;    // train: random order from (seed, epoch)
+  bool drop_last = false;  // train: drop the last incomplete batch
+  uint64_t seed = 0;
+  int num_workers = 2;     // background threads; 0 loads on the caller's thread
+  int64_t max_target_length = -1;  // labels truncated to this many ids (special tokens included)
+  int prefetch_batches = 0;  // 0: 2 per worker
+};
+
+// Several datasets concatenated in order (data.train_data_dirs), batched with
+// background prefetching so the training step does not wait on disk.
+class FeatureLoader {
+ public:
+  FeatureLoader(std::vector<std::shared_ptr<FeatureDataset>> datasets, std::shared_ptr<const Tokenizer> tokenizer,
+                LoaderOptions options);
+  ~FeatureLoader();
+  FeatureLoader(const FeatureLoader&) = delete;
+  FeatureLoader& operator=(const FeatureLoader&) = delete;
+
+  size_t size() const { return total_; }  // items
+  size_t num_batches() const;
+  // Starts epoch `epoch` (sets it on the datasets and fixes the order),
+  // skipping the first `skip_batches` batches (resuming mid-epoch).
+  void start_epoch(int64_t epoch, size_t skip_batches = 0);
+  // The next batch of the epoch in order; false at the end.
+  bool next(FeatureBatch& batch);
+
+  // Pads and tokenises items into a batch (the collator). Lower-casing of
+  // labels, when the model wants it, is the tokenizer's job (tokenizer.lower_case).
+  static FeatureBatch collate(const std::vector<FeatureItem>& items, const Tokenizer* tokenizer,
+                              int64_t max_target_length);
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+  std::function<FeatureBatch(size_t)> build_inline_;  // num_workers == 0
+  std::shared_ptr<BufferPool> pool_;
+  std::vector<std::shared_ptr<FeatureDataset>> datasets_;
+  std::shared_ptr<const Tokenizer> tokenizer_;
+  LoaderOptions options_;
+  size_t total_ = 0;
+};
+
+}  // namespace slt

@@ -1,0 +1,35 @@
+#pragma once
+// The translation engine behind `slt-run`: what the reference's
+// main_translation.py and engine_translation.py do (training with periodic
+// evaluation, checkpoints, early stopping, full evaluation), made resumable and
+// observable. See docs/TRAINING.md.
+#include <filesystem>
+#include <string>
+
+#include "slt/config/config.h"
+
+namespace slt {
+
+// How a run ended, where its files are, and how fast it trained.
+struct RunOutcome {
+  enum class Status { Finished, EarlyStopped, Interrupted } status = Status::Finished;
+  std::filesystem::path output_dir;
+  int stop_signal = 0;  // Interrupted: the signal (SIGINT, SIGTERM) that stopped it
+  // Items trained on by this process and the wall time of its training loops
+  // (loading, steps, logging; not evaluation or checkpoint writes).
+  int64_t train_items = 0;
+  double train_seconds = 0;
+};
+
+// Runs one job config: training (resuming from the newest checkpoint in
+// common.output_dir) followed by the full evaluation, or evaluation only when
+// common.eval=true. Plugins must be loaded. Throws slt::Error on failure; a
+// SIGINT/SIGTERM saves a checkpoint and returns Interrupted.
+RunOutcome run_translation(const ConfigNode& job);
+
+// Makes SIGINT/SIGTERM request a clean stop, which run_translation honours,
+// instead of killing the process. Call it first thing in main() so that a
+// signal arriving during start-up is not fatal; run_translation also installs
+// it for its own duration.
+void catch_stop_signals();
+}  // namespace slt

@@ -1,0 +1,57 @@
+#include "slt/plugin/describe.h"
+
+#include <algorithm>
+
+#include "slt/errors.h"
+
+namespace slt {
+
+std::string format_plugin_list(const std::vector<LoadedPlugin>& plugins, const Registry& registry) {
+  if (plugins.empty()) return "no plugins found (see `slt-run --doctor` for the plugin path)\n";
+  std::string out;
+  for (const auto& plugin : plugins) {
+    out += plugin.name + " " + plugin.version + "  " + plugin.path + "\n";
+    for (const auto& qualified : plugin.components) {
+      auto [kind, name] = split_component_name(qualified);
+      const ComponentInfo& info = registry.get(kind, name);
+      std::string label = "  " + qualified;
+      label.resize(std::max<size_t>(label.size() + 2, 30), ' ');
+      out += label + info.description + "\n";
+    }
+  }
+  return out;
+}
+
+std::string format_component(const ComponentInfo& info) {
+  std::string out = info.kind + "." + info.name + ": " + info.description + "\n";
+  out += "plugin: " + info.plugin_name + " (" + info.plugin_path + ")\n";
+  if (info.schema.fields().empty()) return out + "config: no keys\n";
+  out += "config keys (" + info.kind + ".KEY=VALUE):\n";
+  for (const auto& field : info.schema.fields()) {
+    std::string type = value_type_name(field.type);
+    if (field.nullable) type = "optional " + type;
+    std::string head = "  " + field.key + " (" + type + ")";
+    if (field.required()) {
+      head += " required";
+    } else {
+      head += " = " + field.default_value.scalar_text();
+    }
+    out += head + "\n";
+    if (!field.allowed.empty()) {
+      std::string allowed;
+      for (const auto& a : field.allowed) allowed += (allowed.empty() ? "" : ", ") + a;
+      out += "      one of: " + allowed + "\n";
+    }
+    if (!field.help.empty()) out += "      " + field.help + "\n";
+  }
+  return out;
+}
+
+std::pair<std::string, std::string> split_component_name(const std::string& qualified) {
+  size_t dot = qualified.find('.');
+  if (dot == std::string::npos || dot == 0 || dot + 1 == qualified.size())
+    throw UserError("'" + qualified + "' is not a component name: write KIND.NAME as `slt-run --list-plugins` lists it");
+  return {qualified.substr(0, dot), qualified.substr(dot + 1)};
+}
+
+}  // namespace slt
