@@ -7,6 +7,7 @@
 #include <string>
 
 #include "slt/config/config.h"
+#include "slt/train/stop_signals.h"  // catch_stop_signals() for main()
 
 namespace slt {
 
@@ -27,9 +28,4 @@ struct RunOutcome {
 // SIGINT/SIGTERM saves a checkpoint and returns Interrupted.
 RunOutcome run_translation(const ConfigNode& job);
 
-// Makes SIGINT/SIGTERM request a clean stop, which run_translation honours,
-// instead of killing the process. Call it first thing in main() so that a
-// signal arriving during start-up is not fatal; run_translation also installs
-// it for its own duration.
-void catch_stop_signals();
 }  // namespace slt

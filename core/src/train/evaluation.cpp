@@ -1,0 +1,89 @@
+#include "slt/train/evaluation.h"
+
+#include <ATen/ATen.h>
+#include <spdlog/spdlog.h>
+#include <torch/nn/module.h>
+
+#include <chrono>
+
+#include "slt/data/loader.h"
+#include "slt/data/tokenizer.h"
+#include "slt/eval/metrics.h"
+#include "slt/io/tensor_io.h"
+#include "slt/model/generation.h"
+#include "slt/runtime/components.h"
+#include "slt/text/text.h"
+#include "slt/train/train_state.h"
+
+namespace slt {
+
+double token_accuracy(const at::Tensor& logits, const at::Tensor& labels, int64_t pad) {
+  auto flat_logits = logits.reshape({-1, logits.size(-1)});
+  auto flat_labels = labels.reshape({-1});
+  auto mask = flat_labels.ne(pad);
+  auto correct = flat_logits.argmax(1).masked_select(mask).eq(flat_labels.masked_select(mask)).sum();
+  auto total = mask.sum();
+  return (correct * 100).div(total).item<float>();
+}
+
+Evaluation evaluate(const ModelBundle& bundle, FeatureLoader& loader, const std::string& name,
+                    const EvaluationOptions& options) {
+  bundle.model->module().eval();
+  torch::NoGradGuard no_grad;
+  Evaluation result;
+  Meter loss, acc;
+  const int64_t pad = bundle.tokenizer->pad_id();
+  auto started = std::chrono::steady_clock::now();
+  loader.start_epoch(0);
+  FeatureBatch batch;
+  size_t samples_seen = 0, batches = 0;
+  while (loader.next(batch)) {
+    Batch b{batch.features.to(options.device), batch.attention_mask.to(options.device), batch.labels.to(options.device)};
+    std::vector<Translation> generated;
+    {
+      AutocastScope autocast(options.precision, options.device);
+      ModelOutput out = bundle.model->forward(b);
+      loss.update(out.loss.item<double>());
+      acc.update(token_accuracy(out.logits, b.labels, pad), static_cast<int64_t>(batch.labels_text.size()));
+      generated = bundle.search->translate(*bundle.model, b.features, b.attention_mask);
+    }
+    samples_seen += generated.size();
+    for (size_t i = 0; i < generated.size(); ++i) {
+      std::string prediction(trim(bundle.tokenizer->decode(generated[i].tokens, true)));
+      if (options.truecaser) prediction = options.truecaser->apply(prediction);
+      std::string reference(trim(batch.labels_text[i]));
+      // The reference numbers samples after counting the batch: P-<seen + i>.
+      if (options.print_samples)
+        spdlog::info("P-{}: {}\nR-{}: {}", samples_seen + i, prediction, samples_seen + i, reference);
+      result.predictions.push_back(std::move(prediction));
+      result.references.push_back(std::move(reference));
+    }
+    if (++batches % 10 == 0) spdlog::info("eval {}: {}/{} batches", name, batches, loader.num_batches());
+  }
+  auto scores = metrics::score_corpus(result.predictions, result.references);
+  result.stats["loss"] = loss.average();
+  result.stats["acc"] = acc.average();
+  for (int n = 0; n < 4; ++n) result.stats["bleu" + std::to_string(n + 1)] = scores.bleu[n];
+  result.stats["rouge1"] = scores.rouge.rouge1;
+  result.stats["rouge2"] = scores.rouge.rouge2;
+  result.stats["rougeL"] = scores.rouge.rougeL;
+  result.stats["rougeLsum"] = scores.rouge.rougeLsum;
+  result.stats["meteor"] = scores.meteor;
+  result.stats["chrf"] = scores.chrf;
+  spdlog::info("* {} bleu1 {:.2f} bleu2 {:.2f} bleu3 {:.2f} bleu4 {:.2f} rouge-l {:.3f} chrf {:.3f} acc {:.3f} loss {:.3f} "
+               "({} items, {:.1f} s)",
+               name, scores.bleu[0], scores.bleu[1], scores.bleu[2], scores.bleu[3], scores.rouge.rougeL, scores.chrf,
+               acc.average(), loss.average(), result.predictions.size(),
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  return result;
+}
+
+void write_evaluation(const std::filesystem::path& dir, const std::string& split, const Evaluation& result) {
+  std::string tsv = "Prediction\tReference\n";
+  for (size_t i = 0; i < result.predictions.size(); ++i) tsv += result.predictions[i] + "\t" + result.references[i] + "\n";
+  write_file_atomically((dir / (split + "_outputs.tsv")).string(), tsv.data(), tsv.size());
+  std::string results = result.stats.dump(4);
+  write_file_atomically((dir / (split + "_results.json")).string(), results.data(), results.size());
+}
+
+}  // namespace slt
