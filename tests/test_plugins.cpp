@@ -108,7 +108,10 @@ TEST_CASE("an unknown component lists the registered names and the closest one",
   CHECK_THROWS_AS(registry.get("model", "helo_model"), slt::UnknownComponentError);
   CHECK_THROWS_WITH(registry.get("model", "helo_model"),
                     Catch::Contains("Registered models: ") && Catch::Contains("hello_model, ") && Catch::Contains("Did you mean 'hello_model'"));
-  CHECK_THROWS_WITH(registry.get("video_encoder", "hiera"), Catch::Contains("Registered video_encoders: none"));
+  CHECK_THROWS_WITH(registry.get("video_encoder", "hiera"), Catch::Contains("Did you mean 'hiera_base_128x224'"));
+  slt::Registry empty;  // a kind nothing registered says so, and where to look
+  CHECK_THROWS_WITH(empty.get("video_encoder", "hiera"),
+                    Catch::Contains("Registered video_encoders: none") && Catch::Contains("--list-plugins"));
 }
 
 TEST_CASE("a missing file or folder is handled clearly", "[plugins]") {

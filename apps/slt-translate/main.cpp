@@ -28,37 +28,33 @@ namespace po = boost::program_options;
 
 namespace {
 
-// The model and tokenizer of PATH, built as slt-run builds them.
-struct Loaded {
-  slt::ModelBundle bundle;
-  slt::ConfigNode config;  // the run's config.yaml, or one made for a Hugging Face folder
-};
-
+// The model, tokenizer and search of PATH, built as slt-run builds them;
 // `search` overrides the run's model.num_beams / data.max_target_positions.
-Loaded load(const fs::path& path, const std::string& tokenizer_override, const slt::SearchOptions& search) {
-  Loaded out;
+slt::ModelBundle load(const fs::path& path, const std::string& tokenizer_override, const slt::SearchOptions& search,
+                      const std::string& device) {
+  slt::ConfigNode config;
   fs::path checkpoint;
   if (fs::is_directory(path) && fs::exists(path / "config.json")) {  // Hugging Face folder: its model_type decides
-    out.config = slt::ConfigNode::map();
-    out.config.set("model.name_or_path", path.string());
-    out.config.set("model.dropout", 0.0);
+    config = slt::ConfigNode::map();
+    config.set("model.name_or_path", path.string());
+    config.set("model.dropout", 0.0);
   } else {
     fs::path run_dir = fs::is_directory(path) ? path : path.parent_path();
     checkpoint = fs::is_directory(path) ? run_dir / "best_model.pth" : path;
     if (!fs::exists(run_dir / "config.yaml"))
       throw slt::UserError("'" + path.string() + "' is neither a Hugging Face folder (config.json) nor an slt run (config.yaml next to the checkpoint)");
     if (!fs::exists(checkpoint)) throw slt::UserError("no checkpoint '" + checkpoint.string() + "'");
-    out.config = slt::load_yaml_file((run_dir / "config.yaml").string());
+    config = slt::load_yaml_file((run_dir / "config.yaml").string());
   }
-  if (search.num_beams) out.config.set("model.num_beams", *search.num_beams);
-  if (search.max_length) out.config.set("data.max_target_positions", *search.max_length);
-  if (!out.config.at("data.max_target_positions")) out.config.set("data.max_target_positions", int64_t{128});
-  slt::load_plugins(slt::plugin_search_path({}, &out.config));
-  out.bundle = slt::create_model_and_tokenizer(out.config, tokenizer_override);
+  if (search.num_beams) config.set("model.num_beams", *search.num_beams);
+  if (search.max_length) config.set("data.max_target_positions", *search.max_length);
+  if (!config.at("data.max_target_positions")) config.set("data.max_target_positions", int64_t{128});
+  slt::load_plugins(slt::plugin_search_path({}, &config));
+  slt::ModelBundle bundle = slt::create_model_and_tokenizer(config, tokenizer_override, device);
   if (!checkpoint.empty())
-    slt::load_state_dict(out.bundle.model->module(), slt::load_checkpoint_weights(checkpoint.string()), checkpoint.string());
-  out.bundle.model->module().eval();
-  return out;
+    slt::load_state_dict(bundle.model->module(), slt::load_checkpoint_weights(checkpoint.string()), checkpoint.string());
+  bundle.model->module().eval();
+  return bundle;
 }
 
 int run(int argc, char** argv) {
@@ -89,8 +85,7 @@ int run(int argc, char** argv) {
   slt::SearchOptions search;
   if (vm.count("beams")) search.num_beams = vm["beams"].as<int64_t>();
   if (vm.count("max-length")) search.max_length = vm["max-length"].as<int64_t>();
-  Loaded loaded = load(vm["model"].as<std::string>(), vm["tokenizer"].as<std::string>(), search);
-  slt::ModelBundle& bundle = loaded.bundle;
+  slt::ModelBundle bundle = load(vm["model"].as<std::string>(), vm["tokenizer"].as<std::string>(), search, device_name);
   bundle.model->module().to(device);
   for (const auto& input : inputs) {
     fs::path file(input);

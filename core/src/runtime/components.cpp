@@ -72,7 +72,8 @@ std::shared_ptr<Seq2SeqModel> open_model(const ConfigNode& job, ComponentContext
   return Registry::global().create<Seq2SeqModel>(kinds::kModel, name, job.at("model"), context);
 }
 
-ModelBundle create_model_and_tokenizer(const ConfigNode& job, const fs::path& tokenizer_folder) {
+ModelBundle create_model_and_tokenizer(const ConfigNode& job, const fs::path& tokenizer_folder,
+                                       const std::string& device) {
   ModelBundle bundle;
   bundle.kind = choose_model(job);
   fs::path model_folder = resolve_model_folder(job.require<std::string>("model.name_or_path"));  // fails fast, offline
@@ -81,6 +82,7 @@ ModelBundle create_model_and_tokenizer(const ConfigNode& job, const fs::path& to
                                     job.get_or<bool>("model.lower_case", false));
   ComponentContext context;
   context.tokenizer = bundle.tokenizer;
+  context.device = device;
   bundle.model = open_model(job, context);
   SearchOptions options;
   options.num_beams = job.get<int64_t>("model.num_beams");

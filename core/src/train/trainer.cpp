@@ -73,7 +73,7 @@ class Engine {
     resolve_model_folder(job_.require<std::string>("model.name_or_path"));
     device_ = run_device(job_);
     precision_ = run_precision(job_, device_);
-    bundle_ = create_model_and_tokenizer(job_);
+    bundle_ = create_model_and_tokenizer(job_, {}, device_.str());
     module().to(device_);
     spdlog::info("model {}, decoding with {}", bundle_.kind, bundle_.search->describe());
     pad_ = bundle_.tokenizer->pad_id();

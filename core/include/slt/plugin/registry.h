@@ -43,7 +43,7 @@ std::string config_section(const std::string& kind);
 // What the host hands a factory beside the component's own config section:
 // resolved values a component must not look up in the whole job itself.
 struct ComponentContext {
-  std::string device = "cpu";  // where the run computes (cpu, cuda, cuda:N)
+  std::string device = "cpu";  // where the model will run (cpu, cuda, cuda:N); the host moves it there
   // model.name_or_path resolved to a folder (a path, or the snapshot of a hub
   // id in the local Hugging Face cache); empty when it names none.
   std::filesystem::path model_folder;

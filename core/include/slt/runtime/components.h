@@ -52,9 +52,10 @@ struct ModelBundle {
 
 // The tokenizer (model.tokenizer, or the one claiming `tokenizer_folder`, by
 // default the model's folder; lower-casing when model.lower_case), then the
-// model with that tokenizer in its context, then its search strategy.
-// Plugins must be loaded.
-ModelBundle create_model_and_tokenizer(const ConfigNode& job, const std::filesystem::path& tokenizer_folder = {});
+// model with that tokenizer and `device` (where it will run) in its context,
+// then its search strategy. Plugins must be loaded.
+ModelBundle create_model_and_tokenizer(const ConfigNode& job, const std::filesystem::path& tokenizer_folder = {},
+                                       const std::string& device = "cpu");
 
 // Whether `key=value` may set `key` although the composed config lacks it (no
 // `+` needed): it is declared by the run schema or by a registered component,

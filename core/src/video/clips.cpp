@@ -1,0 +1,117 @@
+#include "slt/video/clips.h"
+
+extern "C" {
+#include <libswscale/swscale.h>
+}
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace slt::video {
+
+ClipStream::ClipStream(VideoReader& reader, SamplingOptions options, int64_t crop_size)
+    : reader_(reader), options_(options), crop_(crop_size) {
+  for (int v = 0; v < 256; ++v) normalised_[v] = (static_cast<float>(v) / 255.0f - 0.45f) / 0.225f;
+  const VideoInfo& info = reader_.info();
+  width_ = info.width;
+  height_ = info.height;
+  if (std::min(width_, height_) < crop_) {
+    double scale = static_cast<double>(crop_) / std::min(width_, height_);
+    width_ = std::max<int>(static_cast<int>(crop_), static_cast<int>(std::lround(info.width * scale)));
+    height_ = std::max<int>(static_cast<int>(crop_), static_cast<int>(std::lround(info.height * scale)));
+  }
+}
+
+std::vector<uint8_t> ClipStream::fit_to_crop(std::vector<uint8_t> rgb) const {
+  const VideoInfo& info = reader_.info();
+  if (width_ == info.width && height_ == info.height) return rgb;
+  SwsContext* scaler = sws_getContext(info.width, info.height, AV_PIX_FMT_RGB24, width_, height_, AV_PIX_FMT_RGB24,
+                                      SWS_BILINEAR, nullptr, nullptr, nullptr);
+  if (!scaler) throw VideoError("cannot resize frames of " + std::to_string(info.width) + "x" + std::to_string(info.height));
+  // Rows padded to 64 bytes on both sides: libswscale reads and writes whole aligned blocks.
+  auto padded_stride = [](int width) { return (3 * width + 63) / 64 * 64; };
+  const int in_stride = padded_stride(info.width), out_stride = padded_stride(width_);
+  std::vector<uint8_t> source(static_cast<size_t>(in_stride) * info.height + 64), target(static_cast<size_t>(out_stride) * height_ + 64);
+  for (int y = 0; y < info.height; ++y)
+    std::copy_n(rgb.data() + static_cast<size_t>(y) * info.width * 3, info.width * 3, source.data() + static_cast<size_t>(y) * in_stride);
+  const uint8_t* source_planes[4] = {source.data(), nullptr, nullptr, nullptr};
+  int source_strides[4] = {in_stride, 0, 0, 0};
+  uint8_t* target_planes[4] = {target.data(), nullptr, nullptr, nullptr};
+  int target_strides[4] = {out_stride, 0, 0, 0};
+  sws_scale(scaler, source_planes, source_strides, 0, info.height, target_planes, target_strides);
+  sws_freeContext(scaler);
+  std::vector<uint8_t> resized(static_cast<size_t>(width_) * height_ * 3);
+  for (int y = 0; y < height_; ++y)
+    std::copy_n(target.data() + static_cast<size_t>(y) * out_stride, width_ * 3, resized.data() + static_cast<size_t>(y) * width_ * 3);
+  return resized;
+}
+
+bool ClipStream::decode_one() {
+  RgbFrame frame;
+  if (!reader_.next(frame)) {
+    end_of_video_ = true;
+    return false;
+  }
+  if (frame.rgb.size() != static_cast<size_t>(reader_.info().width) * reader_.info().height * 3)
+    throw VideoError("the frame size changes within the video (frame " + std::to_string(decoded_) + ")");
+  if (decoded_++ < keep_from_) {  // before the next window: never needed
+    first_kept_ = decoded_;
+    return true;
+  }
+  frames_.push_back(fit_to_crop(std::move(frame.rgb)));
+  return true;
+}
+
+bool ClipStream::next(Clip& clip) {
+  if (done_) return false;
+  ClipWindow window;
+  while (true) {
+    const int64_t start = next_window_ * options_.stride() * options_.sampling_rate;
+    if (end_of_video_) {
+      if (start >= decoded_) {
+        done_ = true;
+        return false;
+      }
+      window = window_at(next_window_, reader_.info().fps, options_, decoded_ - 1);
+      break;
+    }
+    window = window_at(next_window_, reader_.info().fps, options_, std::nullopt);
+    if (window_is_final(window, decoded_)) break;
+    decode_one();
+  }
+  // The last window is the first that reaches past the last frame.
+  if (end_of_video_ && window.end_idx >= static_cast<double>(decoded_)) done_ = true;
+
+  const int64_t t_count = options_.num_frames;
+  const int64_t y0 = (height_ - crop_ + 1) / 2, x0 = (width_ - crop_ + 1) / 2;  // ceil((H - crop) / 2)
+  clip.frames = at::empty({3, t_count, crop_, crop_}, at::kFloat);
+  float* out = clip.frames.data_ptr<float>();
+  const int64_t plane = t_count * crop_ * crop_;
+  for (int64_t t = 0; t < t_count; ++t) {
+    const std::vector<uint8_t>& frame = frames_.at(static_cast<size_t>(window.indices[t] - first_kept_));
+    for (int64_t y = 0; y < crop_; ++y) {
+      const uint8_t* row = frame.data() + ((y0 + y) * width_ + x0) * 3;
+      float* r = out + (t * crop_ + y) * crop_;
+      for (int64_t x = 0; x < crop_; ++x) {
+        r[x] = normalised_[row[3 * x]];
+        r[plane + x] = normalised_[row[3 * x + 1]];
+        r[2 * plane + x] = normalised_[row[3 * x + 2]];
+      }
+    }
+  }
+  clip.padding = window.padding;
+  clip.window = std::move(window);
+  // Frames before the next window's start are never needed again.
+  ++next_window_;
+  keep_from_ = next_window_ * options_.stride() * options_.sampling_rate;
+  while (first_kept_ < keep_from_ && !frames_.empty()) {
+    frames_.pop_front();
+    ++first_kept_;
+  }
+  if (frames_.empty()) first_kept_ = decoded_;
+  return true;
+}
+
+}  // namespace slt::video
