@@ -1,9 +1,13 @@
 #pragma once
 // Command-line parsing shared by the apps (Boost.Program_options).
 #include <boost/program_options.hpp>
+#include <cstdlib>
+#include <filesystem>
 #include <string>
+#include <vector>
 
 #include "slt/errors.h"
+#include "slt/text/text.h"
 
 namespace slt {
 
@@ -25,5 +29,34 @@ inline boost::program_options::variables_map parse_command_line(
   }
   return vm;
 }
+
+// `arg` as a POSIX shell would need it quoted (for recording a command line).
+inline std::string shell_quote(const std::string& arg) {
+  if (!arg.empty() && arg.find_first_of(" \t\n'\"\\$`*?[]{}()<>|&;#~!") == std::string::npos) return arg;
+  std::string out = "'";
+  for (char c : arg) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+#ifdef SLT_SOURCE_CONFIG_DIR
+// Where configs are looked up by name: --config-dir folders, SLT_CONFIG_PATH,
+// then the configs shipped with slt (installed, else the source tree's).
+// Apps using it define SLT_SOURCE_CONFIG_DIR.
+inline std::vector<std::filesystem::path> config_search_path(const std::vector<std::string>& config_dirs,
+                                                             const char* argv0) {
+  namespace fs = std::filesystem;
+  std::vector<fs::path> path(config_dirs.begin(), config_dirs.end());
+  if (const char* env = std::getenv("SLT_CONFIG_PATH"))
+    for (const auto& part : split(env, ':'))
+      if (!part.empty()) path.emplace_back(part);
+  std::error_code ec;
+  fs::path exe = fs::canonical("/proc/self/exe", ec);
+  if (ec) exe = fs::absolute(argv0);
+  fs::path installed = exe.parent_path().parent_path() / "share" / "slt" / "configs";
+  if (fs::is_directory(installed)) path.push_back(installed);
+  else path.emplace_back(SLT_SOURCE_CONFIG_DIR);
+  return path;
+}
+#endif
 
 }  // namespace slt

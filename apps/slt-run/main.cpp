@@ -28,28 +28,6 @@ namespace po = boost::program_options;
 
 namespace {
 
-std::string shell_quote(const std::string& arg) {
-  if (!arg.empty() && arg.find_first_of(" \t\n'\"\\$`*?[]{}()<>|&;#~!") == std::string::npos) return arg;
-  std::string out = "'";
-  for (char c : arg) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-// --config-dir folders, SLT_CONFIG_PATH, then the configs shipped with slt.
-std::vector<fs::path> config_search_path(const std::vector<std::string>& config_dirs, const char* argv0) {
-  std::vector<fs::path> path(config_dirs.begin(), config_dirs.end());
-  if (const char* env = std::getenv("SLT_CONFIG_PATH"))
-    for (const auto& part : slt::split(env, ':'))
-      if (!part.empty()) path.emplace_back(part);
-  std::error_code ec;
-  fs::path exe = fs::canonical("/proc/self/exe", ec);
-  if (ec) exe = fs::absolute(argv0);
-  fs::path installed = exe.parent_path().parent_path() / "share" / "slt" / "configs";
-  if (fs::is_directory(installed)) path.push_back(installed);
-  else path.emplace_back(SLT_SOURCE_CONFIG_DIR);
-  return path;
-}
-
 void write_file(const fs::path& path, const std::string& text) {
   fs::path tmp = path;
   tmp += ".tmp";
@@ -113,13 +91,13 @@ int run(int argc, char** argv) {
   slt::load_plugins(plugin_dirs);
   slt::ComposeRequest request;
   request.declared_key = slt::accepts_key;
-  request.search_path = config_search_path(config_dirs, argv[0]);
+  request.search_path = slt::config_search_path(config_dirs, argv[0]);
   if (vm.count("config")) request.config_file = vm["config"].as<std::string>();
   if (vm.count("config-name")) request.config_name = vm["config-name"].as<std::string>();
   request.overrides = overrides;
   request.multirun = vm.count("multirun") > 0;
   std::string command_line = "slt-run";
-  for (int i = 1; i < argc; ++i) command_line += " " + shell_quote(argv[i]);
+  for (int i = 1; i < argc; ++i) command_line += " " + slt::shell_quote(argv[i]);
   request.command_line = command_line;
 
   if (vm.count("help")) {

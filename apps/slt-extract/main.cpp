@@ -1,0 +1,141 @@
+// slt-extract: sign-language videos -> SignHiera features, as the reference's
+// feature extraction does it, Hydra-style:
+//   slt-extract data_dir=D output_dir=F model_name=hiera_base_128x224 pretrained_model_path=W \
+//       split=test launcher.cluster=local [launcher.workers=2] [shard=K] [model.embed_dim=...]
+#include <spdlog/spdlog.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <ATen/Parallel.h>
+
+#include <boost/program_options.hpp>
+#include <iostream>
+#include <thread>
+
+#include "command_line.h"
+#include "slt/config/compose.h"
+#include "slt/config/schema.h"
+#include "slt/plugin/plugin_loader.h"
+#include "slt/runtime/app.h"
+#include "slt/runtime/log.h"
+#include "slt/text/text.h"
+#include "slt/video/extractor.h"
+
+extern char** environ;
+
+namespace fs = std::filesystem;
+namespace po = boost::program_options;
+
+namespace {
+
+// launcher.workers > 1: this program again per shard (shard=K), that many at a time.
+int run_shards_in_processes(int argc, char** argv, int64_t shards, int64_t workers) {
+  std::vector<pid_t> running;
+  int failed = 0;
+  auto wait_one = [&] {
+    int status = 0;
+    pid_t done = ::wait(&status);
+    running.erase(std::remove(running.begin(), running.end(), done), running.end());
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) ++failed;
+  };
+  const std::string threads = std::to_string(std::max<unsigned>(1, std::thread::hardware_concurrency() / workers));
+  for (int64_t shard = 0; shard < shards; ++shard) {
+    while (static_cast<int64_t>(running.size()) >= workers) wait_one();
+    std::vector<std::string> args(argv, argv + argc);
+    args.push_back("shard=" + std::to_string(shard));
+    args.push_back("launcher.workers=1");
+    std::vector<char*> c_args;
+    for (auto& a : args) c_args.push_back(a.data());
+    c_args.push_back(nullptr);
+    std::vector<std::string> env_strings;
+    for (char** e = environ; *e; ++e)
+      if (std::string(*e).rfind("OMP_NUM_THREADS=", 0) != 0) env_strings.emplace_back(*e);
+    env_strings.push_back("OMP_NUM_THREADS=" + threads);
+    std::vector<char*> c_env;
+    for (auto& e : env_strings) c_env.push_back(e.data());
+    c_env.push_back(nullptr);
+    pid_t pid = 0;
+    if (posix_spawn(&pid, "/proc/self/exe", nullptr, nullptr, c_args.data(), c_env.data()) != 0)
+      throw slt::Error("cannot start a shard process");
+    running.push_back(pid);
+  }
+  while (!running.empty()) wait_one();
+  if (failed) spdlog::error("{} of {} shard processes reported failures (see above)", failed, shards);
+  return failed ? 1 : 0;
+}
+
+int run(int argc, char** argv) {
+  po::options_description options("Options");
+  std::vector<std::string> config_dirs, plugin_paths, overrides;
+  options.add_options()("help,h", "show this help and the composed config")(
+      "config,c", po::value<std::string>(), "config file (default: the shipped extract.yaml)")(
+      "config-name", po::value<std::string>()->default_value("extract"), "config looked up by name")(
+      "config-dir", po::value(&config_dirs)->composing(), "extra folder searched for configs (repeatable)")(
+      "cfg", po::value<std::string>(), "print the composed config and exit: job, hydra or all")(
+      "plugin-path", po::value(&plugin_paths)->composing(), "folder searched first for plugins (repeatable)")(
+      "log-level", po::value<std::string>()->default_value("info"), "trace, debug, info, warn or error");
+  po::options_description hidden;
+  hidden.add_options()("overrides", po::value(&overrides)->composing());
+  po::positional_options_description positional;
+  positional.add("overrides", -1);
+  auto vm = slt::parse_command_line("slt-extract", argc, argv, options, hidden, positional);
+  slt::setup_logging(vm["log-level"].as<std::string>());
+
+  slt::video::register_extract_config();
+  slt::load_plugins(slt::plugin_search_path(plugin_paths));
+  slt::ComposeRequest request;
+  request.search_path = slt::config_search_path(config_dirs, argv[0]);
+  if (vm.count("config")) request.config_file = vm["config"].as<std::string>();
+  else request.config_name = vm["config-name"].as<std::string>();
+  request.overrides = overrides;
+  // The encoder's hyper-parameters are checked against its schema after composing.
+  request.declared_key = [](const std::string& key) { return key.rfind("model.", 0) == 0; };
+  std::string command_line = "slt-extract";
+  for (int i = 1; i < argc; ++i) command_line += " " + slt::shell_quote(argv[i]);
+  request.command_line = command_line;
+  auto runs = slt::compose_runs(request);
+  slt::ComposedRun& composed = runs.front();
+  slt::ConfigNode job = composed.job_config();
+  slt::load_plugins(slt::plugin_search_path(plugin_paths, &job));
+  slt::video::validate_extract_job(job);
+
+  if (vm.count("help")) {
+    std::cout << "Usage: slt-extract [options] key=value ...\n\n" << options << "\nComposed config:\n" << job.to_yaml();
+    return 0;
+  }
+  if (vm.count("cfg")) {
+    std::string what = vm["cfg"].as<std::string>();
+    if (what == "job") std::cout << job.to_yaml();
+    else if (what == "hydra") std::cout << composed.config.at("hydra")->to_yaml();
+    else if (what == "all") std::cout << composed.config.to_yaml();
+    else throw slt::UserError("--cfg takes job, hydra or all, not '" + what + "'");
+    return 0;
+  }
+  auto missing = slt::missing_keys(job);
+  if (!missing.empty())
+    throw slt::ConfigError("missing mandatory value" + std::string(missing.size() > 1 ? "s" : "") + ": " +
+                           slt::join(missing) + " (set it on the command line, e.g. " + missing.front() + "=...)");
+  const std::string cluster = job.require<std::string>("launcher.cluster");
+  if (cluster != "local" && !job.get<int64_t>("shard"))
+    throw slt::UserError("launcher.cluster=" + cluster +
+                         ": slt-extract does not submit cluster jobs yet; run launcher.cluster=local here, or run "
+                         "`slt-extract ... shard=$SLURM_ARRAY_TASK_ID` as the command of your own job array");
+  const int64_t workers = job.get_or<int64_t>("launcher.workers", 1);
+  if (workers > 1 && !job.get<int64_t>("shard"))
+    return run_shards_in_processes(argc, argv, slt::video::count_shards(job), workers);
+
+  auto summary = slt::video::run_extraction(job);
+  spdlog::info("done: {} videos extracted ({} clips, {} feature rows) in {:.1f} s, {} skipped (already there), {} failed{}",
+               summary.done, summary.clips, summary.feature_frames, summary.seconds, summary.skipped, summary.failed,
+               summary.failed ? " (see " + (fs::path(job.require<std::string>("output_dir")) /
+                                             ("failed_" + job.require<std::string>("split") + ".tsv")).string() + ")"
+                              : std::string());
+  spdlog::info("next: slt-data feature-lengths --manifest <data_dir>/manifests/{}.tsv --data-dir {}/0 --output-dir ... "
+               "writes the {}_features.tsv that training reads",
+               job.require<std::string>("split"), job.require<std::string>("output_dir"), job.require<std::string>("split"));
+  return summary.failed ? 1 : 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) { return slt::run_app("slt-extract", run, argc, argv); }

@@ -1,0 +1,231 @@
+#include "slt/video/extractor.h"
+
+#include <ATen/ATen.h>
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <torch/nn/module.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+
+#include "slt/config/compose.h"
+#include "slt/errors.h"
+#include "slt/io/tensor_io.h"
+#include "slt/model/video_encoder.h"
+#include "slt/plugin/registry.h"
+#include "slt/text/text.h"
+#include "slt/train/precision.h"
+#include "slt/video/clips.h"
+
+namespace fs = std::filesystem;
+
+namespace slt::video {
+
+namespace {
+
+ConfigSchema build_extract_schema() {
+  using V = ValueType;
+  ConfigSchema s;
+  s.add_required("data_dir", V::String, "Folder on disk containing manifests and videos");
+  s.add_required("output_dir", V::String, "Folder on disk where features will be saved");
+  s.add_required("model_name", V::String, "Hiera model identifier, e.g. hiera_base_128x224");
+  s.add_required("pretrained_model_path", V::String, "Path to trained feature extractor weights");
+  s.add("from_clip", V::Bool, false, "Whether to initialize weights from a trained CLIP model");
+  s.add("split", V::String, "test", "Dataset split, i.e. train, val or test");
+  s.add("fp16", V::Bool, false, "Whether to extract features in fp16 rather than fp32");
+  s.add("do_aug", V::Bool, false, "Whether to perform data augmentation");
+  s.add("epochs", V::Int, 1, "Number of epochs to extract (useful when performing augmentation)");
+  s.add("num_frames", V::Int, 128, "Number of video frames per clip");
+  s.add("sampling_rate", V::Int, 2, "Sample every n-th frame");
+  s.add("target_fps", V::Int, 25, "Target framerate in frames per second");
+  s.add("num_items_per_shard", V::Int, 50, "Number of videos that will be processed sequentially in each shard");
+  s.add("max_batch_size", V::Int, 2,
+        "Maximum batch size (in 128-frame clips). Videos longer than this will be processed in shards.");
+  s.add("video_backend", V::String, "pyav", "Video backend. Should match the video backend used during pretraining.",
+        {"pyav", "ffmpeg", "cuda"});
+  s.add("launcher.cluster", V::String, "slurm", "Cluster to use by stopes launcher, e.g. 'slurm' or 'local'");
+  s.add("launcher.partition", V::String, "gpu", "Partition to use in slurm environment");
+  s.add("launcher.max_jobarray_jobs", V::Int, 128, "Maximum number of jobs to launch in parallel");
+  // slt additions
+  s.add_optional("launcher.workers", V::Int, nullptr,
+                 "Local processes running shards side by side (null: 1); the cores are divided between them");
+  s.add_optional("shard", V::Int, nullptr, "Run only this shard (0-based), as a cluster array task does");
+  s.add("overwrite", V::Bool, false, "Recompute features that already exist (default: skip them)");
+  s.add("model", V::Map, ConfigNode::map(), "SignHiera hyper-parameters over the model_name preset, e.g. model.embed_dim=8");
+  s.add("plugins.paths", V::List, ConfigNode::list(), "Extra folders searched for plugin libraries");
+  return s;
+}
+
+// Appends one line with a single write(2) on an O_APPEND descriptor, so that
+// lines from parallel shard processes do not interleave.
+void append_line(const fs::path& path, const std::string& line) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  if (fd < 0) throw Error("cannot write '" + path.string() + "'");
+  std::string text = line + "\n";
+  ssize_t written = ::write(fd, text.data(), text.size());
+  ::close(fd);
+  if (written != static_cast<ssize_t>(text.size())) throw Error("cannot write '" + path.string() + "'");
+}
+
+std::string one_line(std::string text) {
+  for (char& c : text)
+    if (c == '\n' || c == '\t' || c == '\r') c = ' ';
+  return text;
+}
+
+// Clips of one video in chunks of max_batch_size, features concatenated.
+at::Tensor extract_video(VideoEncoder& encoder, const fs::path& video, const SamplingOptions& sampling,
+                         int64_t max_batch_size, bool fp16_cuda, const at::Device& device, int64_t& clip_count) {
+  VideoReader reader(video);
+  ClipStream stream(reader, sampling, encoder.crop_size());
+  std::vector<at::Tensor> parts, batch;
+  std::vector<int64_t> padding;
+  auto flush = [&] {
+    if (batch.empty()) return;
+    at::Tensor clips = at::stack(batch).to(device);
+    at::Tensor pad = at::tensor(padding, at::kLong).to(device);
+    at::Tensor features;
+    {
+      Precision precision;
+      precision.autocast = fp16_cuda;
+      precision.dtype = at::kHalf;
+      AutocastScope autocast(precision, device);
+      features = encoder.extract_features(clips, pad);
+    }
+    parts.push_back(features.to(at::kFloat).cpu());
+    batch.clear();
+    padding.clear();
+  };
+  for (Clip clip; stream.next(clip);) {
+    batch.push_back(clip.frames);
+    padding.push_back(clip.padding);
+    ++clip_count;
+    if (static_cast<int64_t>(batch.size()) == max_batch_size) flush();
+  }
+  flush();
+  if (stream.frames_decoded() == 0) throw VideoError("'" + video.string() + "' has no frames");
+  return at::cat(parts, 0).contiguous();
+}
+
+}  // namespace
+
+const ConfigSchema& extract_schema() {
+  static const ConfigSchema schema = build_extract_schema();
+  return schema;
+}
+
+void register_extract_config() { ConfigStore::instance().store("extract_config", extract_schema().defaults()); }
+
+void validate_extract_job(ConfigNode& job) {
+  extract_schema().validate(job, "");
+  const ConfigNode* name = job.at("model_name");
+  if (!name || name->is_missing()) return;  // reported with the other missing values
+  const ComponentInfo& info = Registry::global().get(kinds::kVideoEncoder, name->as_string("model_name"));
+  info.schema.validate(job["model"], "model");
+}
+
+std::vector<ManifestItem> read_extraction_manifest(const fs::path& data_dir, const std::string& split) {
+  fs::path manifest = data_dir / "manifests" / (split + ".tsv");
+  std::ifstream in(manifest);
+  if (!in) throw UserError("cannot open the manifest '" + manifest.string() + "' (data_dir/manifests/<split>.tsv)");
+  std::vector<ManifestItem> items;
+  std::string line;
+  for (size_t number = 1; std::getline(in, line); ++number) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (trim(line).empty()) continue;
+    auto fields = slt::split(line, '\t');
+    if (fields.size() != 3 || trim(fields[0]).empty()) {
+      spdlog::warn("{}:{}: skipped (expected video_name<TAB>duration<TAB>caption)", manifest.string(), number);
+      continue;
+    }
+    std::string video = std::string(trim(fields[0]));
+    items.push_back({video, fs::path(video).stem().string()});
+  }
+  return items;
+}
+
+int64_t count_shards(const ConfigNode& job) {
+  auto items = read_extraction_manifest(job.require<std::string>("data_dir"), job.require<std::string>("split"));
+  const int64_t per_shard = std::max<int64_t>(1, job.require<int64_t>("num_items_per_shard"));
+  return (static_cast<int64_t>(items.size()) + per_shard - 1) / per_shard;
+}
+
+ExtractSummary run_extraction(const ConfigNode& job) {
+  if (job.require<bool>("do_aug"))
+    throw UserError("do_aug=true: slt-extract has no training augmentations yet; extract with do_aug=false");
+  if (job.require<bool>("from_clip"))
+    throw UserError("from_clip=true: loading the vision tower of a CLIP checkpoint is not supported yet");
+  const fs::path data_dir = job.require<std::string>("data_dir"), output_dir = job.require<std::string>("output_dir");
+  const std::string split = job.require<std::string>("split");
+  const auto items = read_extraction_manifest(data_dir, split);
+  const int64_t per_shard = std::max<int64_t>(1, job.require<int64_t>("num_items_per_shard"));
+  const int64_t shards = (static_cast<int64_t>(items.size()) + per_shard - 1) / per_shard;
+  auto only = job.get<int64_t>("shard");
+  if (only && (*only < 0 || *only >= shards))
+    throw UserError("shard=" + std::to_string(*only) + ": the manifest has " + std::to_string(items.size()) +
+                    " videos, that is shards 0.." + std::to_string(shards - 1) + " of " + std::to_string(per_shard));
+  if (job.require<std::string>("video_backend") == "cuda")
+    spdlog::warn("video_backend=cuda: NVDEC decoding is not available in this build; decoding on the CPU (libavcodec)");
+
+  const at::Device device = at::hasCUDA() ? at::Device(at::kCUDA) : at::Device(at::kCPU);
+  const std::string model_name = job.require<std::string>("model_name");
+  auto encoder = Registry::global().create<VideoEncoder>(kinds::kVideoEncoder, model_name, job.at("model"));
+  const std::string weights = job.require<std::string>("pretrained_model_path");
+  if (!fs::exists(weights)) throw UserError("pretrained_model_path='" + weights + "' does not exist");
+  encoder->load_weights(weights);
+  encoder->module().eval();
+  encoder->module().to(device);
+  SamplingOptions sampling;
+  sampling.num_frames = job.require<int64_t>("num_frames");
+  sampling.sampling_rate = job.require<int64_t>("sampling_rate");
+  sampling.target_fps = static_cast<double>(job.require<int64_t>("target_fps"));
+  if (sampling.num_frames != encoder->clip_frames())
+    throw UserError("num_frames=" + std::to_string(sampling.num_frames) + " but " + model_name + " takes clips of " +
+                    std::to_string(encoder->clip_frames()) + " frames (model.input_size)");
+  const int64_t max_batch = std::max<int64_t>(1, job.require<int64_t>("max_batch_size"));
+  const bool fp16 = job.require<bool>("fp16") && device.is_cuda();
+  const bool overwrite = job.require<bool>("overwrite");
+  const fs::path failed_file = output_dir / ("failed_" + split + ".tsv");
+  fs::create_directories(output_dir);
+
+  ExtractSummary summary;
+  auto started = std::chrono::steady_clock::now();
+  at::InferenceMode inference;
+  for (int64_t shard = only.value_or(0); shard < (only ? *only + 1 : shards); ++shard) {
+    const size_t first = static_cast<size_t>(shard * per_shard);
+    const size_t last = std::min(items.size(), first + static_cast<size_t>(per_shard));
+    for (int64_t epoch = 0; epoch < job.require<int64_t>("epochs"); ++epoch) {
+      for (size_t i = first; i < last; ++i) {
+        const ManifestItem& item = items[i];
+        fs::path target = output_dir / std::to_string(epoch) / item.stem.substr(0, 5) / (item.stem + ".pt");
+        if (!overwrite && fs::exists(target)) {
+          ++summary.skipped;
+          continue;
+        }
+        fs::path video = data_dir / "videos" / item.video_name.substr(0, 5) / item.video_name;
+        auto video_started = std::chrono::steady_clock::now();
+        try {
+          int64_t clips = 0;
+          at::Tensor features = extract_video(*encoder, video, sampling, max_batch, fp16, device, clips);
+          fs::create_directories(target.parent_path());
+          save_pt(target.string(), features);
+          ++summary.done;
+          summary.clips += clips;
+          summary.feature_frames += features.size(0);
+          spdlog::info("[shard {}/{}, {}/{}] {}: {} clips -> [{}, {}] in {:.1f} s", shard, shards, i - first + 1,
+                       last - first, item.video_name, clips, features.size(0), features.size(1),
+                       std::chrono::duration<double>(std::chrono::steady_clock::now() - video_started).count());
+        } catch (const VideoError& e) {
+          ++summary.failed;
+          spdlog::warn("{}: {}", item.video_name, e.what());
+          append_line(failed_file, item.video_name + "\t" + one_line(e.what()));
+        }
+      }
+    }
+  }
+  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return summary;
+}
+
+}  // namespace slt::video

@@ -1,0 +1,157 @@
+// slt-extract as a user runs it, on the reference's fixture dataset
+// (../shared/fixtures/hiera/DATASET and pipeline/): features equal the
+// reference's, a killed run resumes without rewriting, bad videos are recorded.
+// Torch headers before Catch: glog's CHECK must not replace Catch's.
+#include <ATen/ATen.h>
+
+#include "slt/io/tensor_io.h"
+
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <thread>
+
+#include "test_helpers.h"
+
+extern char** environ;
+
+namespace fs = std::filesystem;
+using slt_test::run_command;
+using slt_test::TempDir;
+
+namespace {
+
+const fs::path kHiera = fs::path(SLT_FIXTURES_DIR) / "hiera";
+
+// The pipeline/ run's tiny SignHiera on 16-frame clips, shards of 2 videos.
+std::vector<std::string> extract_args(const fs::path& data, const fs::path& out) {
+  return {SLT_EXTRACT_EXE, "data_dir=" + data.string(), "output_dir=" + out.string(), "model_name=hiera_base_16x224",
+          "pretrained_model_path=" + (kHiera / "pipeline" / "tiny16x224.pth").string(), "num_frames=16",
+          "sampling_rate=2", "target_fps=25", "max_batch_size=2", "num_items_per_shard=2", "launcher.cluster=local",
+          "model.embed_dim=8", "model.num_classes=5", "model.stages=[1,1,1,1]"};
+}
+
+std::string joined(const std::vector<std::string>& args) {
+  std::string out;
+  for (const auto& a : args) out += (out.empty() ? "" : " ") + ("'" + a + "'");
+  return out;
+}
+
+// Feature files under `dir` with their modification times (nanoseconds).
+std::map<std::string, int64_t> outputs(const fs::path& dir) {
+  std::map<std::string, int64_t> files;
+  if (!fs::exists(dir)) return files;
+  for (const auto& entry : fs::recursive_directory_iterator(dir))
+    if (entry.is_regular_file() && entry.path().extension() == ".pt")
+      files[fs::relative(entry.path(), dir).string()] = entry.last_write_time().time_since_epoch().count();
+  return files;
+}
+
+}  // namespace
+
+TEST_CASE("slt-extract reproduces the reference features, resumes after SIGKILL and skips finished videos",
+          "[extract]") {
+  TempDir tmp;
+  const fs::path out = tmp.path() / "features";
+  // A first run, killed once it has written two videos.
+  std::vector<std::string> args = extract_args(kHiera / "DATASET", out);
+  args.push_back("launcher.workers=1");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t quiet;
+  posix_spawn_file_actions_init(&quiet);
+  posix_spawn_file_actions_addopen(&quiet, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&quiet, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+  pid_t pid = 0;
+  REQUIRE(posix_spawn(&pid, SLT_EXTRACT_EXE, &quiet, nullptr, argv.data(), environ) == 0);
+  posix_spawn_file_actions_destroy(&quiet);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (outputs(out / "0").size() < 2 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  auto before = outputs(out / "0");
+  REQUIRE(before.size() >= 2);
+  REQUIRE(before.size() < 10);
+
+  // The rerun: two local workers over shards of two videos.
+  auto rerun = extract_args(kHiera / "DATASET", out);
+  rerun.push_back("launcher.workers=2");
+  auto r = run_command(joined(rerun));
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  auto after = outputs(out / "0");
+  CHECK(after.size() == 10);
+  for (const auto& [name, time] : before) CHECK(after.at(name) == time);  // finished videos were not rewritten
+  for (const auto& entry : fs::recursive_directory_iterator(out))
+    CHECK(entry.path().filename().string().find(".tmp") == std::string::npos);
+
+  // Every feature file of the reference's run, within its tolerance.
+  int compared = 0;
+  for (const auto& entry : fs::recursive_directory_iterator(kHiera / "pipeline" / "features" / "0")) {
+    if (entry.path().extension() != ".pt") continue;
+    fs::path relative = fs::relative(entry.path(), kHiera / "pipeline" / "features" / "0");
+    INFO(relative.string());
+    at::Tensor expected = slt::load_pt_tensor(entry.path().string());
+    at::Tensor ours = slt::load_pt_tensor((out / "0" / relative).string());
+    REQUIRE(ours.sizes() == expected.sizes());
+    CHECK((ours - expected).abs().max().item<double>() < 1e-4);
+    ++compared;
+  }
+  CHECK(compared == 9);  // the reference fails on the 160x160 video, slt resizes it (docs/PORTING.md)
+  CHECK(slt::load_pt_tensor((out / "0" / "30000" / "3000001-small-25fps-2s00-w160h160.pt").string()).size(1) == 64);
+
+  // Python's torch.load reads them all.
+  auto python = run_command("/usr/bin/python3 -c \"import torch,glob; fs=glob.glob('" + (out / "0").string() +
+                            "/*/*.pt'); print(len(fs), sum(torch.load(f).shape[0] for f in fs))\"");
+  CHECK(python.exit_code == 0);
+  CHECK_THAT(python.output, Catch::Contains("10 719"));
+
+  // A third run has nothing to do and touches nothing.
+  auto again = run_command(joined(extract_args(kHiera / "DATASET", out)));
+  CHECK(again.exit_code == 0);
+  CHECK_THAT(again.output, Catch::Contains("10 skipped"));
+  CHECK(outputs(out / "0") == after);
+}
+
+TEST_CASE("slt-extract records a video it cannot read and goes on; bad keys are named", "[extract]") {
+  TempDir tmp;
+  const fs::path data = tmp.path() / "data";
+  fs::create_directories(data / "videos" / "00000");
+  fs::create_directories(data / "manifests");
+  fs::copy_file(kHiera / "DATASET" / "videos" / "00000" / "0000001-tsrc2-25fps-0s50.mp4",
+                data / "videos" / "00000" / "0000001-tsrc2-25fps-0s50.mp4");
+  tmp.write("data/videos/00000/0000009-broken.mp4", "this is no video");
+  tmp.write("data/manifests/test.tsv",
+            "0000009-broken.mp4\t1.0\ta broken file\nnot a manifest line\n0000001-tsrc2-25fps-0s50.mp4\t0.5\tfine\n");
+  const fs::path out = tmp.path() / "features";
+  auto r = run_command(joined(extract_args(data, out)));
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.output, Catch::Contains("test.tsv:2: skipped") && Catch::Contains("1 failed"));
+  CHECK(fs::exists(out / "0" / "00000" / "0000001-tsrc2-25fps-0s50.pt"));
+  std::ifstream failed(out / "failed_test.tsv");
+  std::string line;
+  REQUIRE(std::getline(failed, line));
+  CHECK_THAT(line, Catch::StartsWith("0000009-broken.mp4\t") && Catch::Contains("cannot decode"));
+
+  auto typo = run_command(joined(extract_args(data, out)) + " model.embed_dimm=4");
+  CHECK(typo.exit_code == 2);
+  CHECK_THAT(typo.output, Catch::Contains("did you mean 'model.embed_dim'"));
+  auto unknown = run_command(joined(extract_args(data, out)) + " sampling_rat=2");
+  CHECK(unknown.exit_code == 2);
+  CHECK_THAT(unknown.output, Catch::Contains("sampling_rate"));
+  auto cfg = run_command(std::string(SLT_EXTRACT_EXE) + " --cfg job");
+  CHECK(cfg.exit_code == 0);
+  CHECK_THAT(cfg.output, Catch::Contains("num_items_per_shard: 50") && Catch::Contains("cluster: slurm") &&
+                             Catch::Contains("data_dir: ???"));
+}
