@@ -26,7 +26,7 @@ std::string format_component(const ComponentInfo& info) {
   std::string out = info.kind + "." + info.name + ": " + info.description + "\n";
   out += "plugin: " + info.plugin_name + " (" + info.plugin_path + ")\n";
   if (info.schema.fields().empty()) return out + "config: no keys\n";
-  out += "config keys (" + info.kind + ".KEY=VALUE):\n";
+  out += "config keys (" + config_section(info.kind) + ".KEY=VALUE):\n";
   for (const auto& field : info.schema.fields()) {
     std::string type = value_type_name(field.type);
     if (field.nullable) type = "optional " + type;
