@@ -1,6 +1,7 @@
-// slt-translate: features in, sentences out.
+// slt-translate: features or videos in, sentences out.
 //   slt-translate --model PATH [--tokenizer PATH] [--beams N] [--max-length N]
 //                 [--device cpu|cuda] [--ids] [--json] INPUT.pt...
+//   slt-translate --model PATH --extractor SIGNHIERA.pth model_name=NAME [extraction keys] VIDEO.mp4...
 // PATH is a Hugging Face model folder, an slt run folder (config.yaml +
 // best_model.pth) or a checkpoint file inside one.
 #include <ATen/ATen.h>
@@ -8,7 +9,9 @@
 
 #include <boost/program_options.hpp>
 #include <filesystem>
+#include <algorithm>
 #include <fstream>
+#include <set>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -22,6 +25,9 @@
 #include "slt/io/tensor_io.h"
 #include "slt/data/tokenizer.h"
 #include "slt/runtime/components.h"
+#include "slt/config/overrides.h"
+#include "slt/model/video_encoder.h"
+#include "slt/video/extractor.h"
 
 namespace fs = std::filesystem;
 namespace po = boost::program_options;
@@ -57,6 +63,32 @@ slt::ModelBundle load(const fs::path& path, const std::string& tokenizer_overrid
   return bundle;
 }
 
+// The extraction job for --extractor: slt-extract's keys and defaults with
+// the key=value arguments applied (model_name, num_frames, model.embed_dim, ...).
+slt::ConfigNode extraction_job(const std::string& checkpoint, const std::vector<std::string>& assignments) {
+  slt::video::register_extract_config();
+  slt::ConfigNode job = slt::video::extract_schema().defaults();
+  job.set("pretrained_model_path", checkpoint);
+  for (const auto& text : assignments) {
+    slt::Override o = slt::parse_override(text);
+    if (o.kind != slt::Override::Kind::Change || o.values.size() != 1)
+      throw slt::UserError("'" + text + "': extraction keys are given as key=value");
+    job.set(o.key, o.values[0]);
+  }
+  slt::video::validate_extract_job(job);
+  if (job.at("model_name")->is_missing())
+    throw slt::UserError("--extractor needs the encoder's preset: add model_name=hiera_base_128x224 (or another "
+                         "video_encoder from slt-run --list-plugins) and its model.* keys");
+  return job;
+}
+
+bool is_video(const fs::path& file) {
+  static const std::set<std::string> extensions = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"};
+  std::string ext = file.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  return extensions.count(ext) > 0;
+}
+
 int run(int argc, char** argv) {
   std::vector<std::string> inputs;
   po::options_description options("Usage: slt-translate --model PATH [options] INPUT.pt...\nOptions");
@@ -65,7 +97,8 @@ int run(int argc, char** argv) {
       "beams", po::value<int64_t>(), "beam size (default: model.num_beams, or the folder's generation config)")(
       "max-length", po::value<int64_t>(), "longest output in tokens (default: data.max_target_positions or 128)")(
       "device", po::value<std::string>()->default_value("cpu"), "cpu or cuda")("ids", "print token ids")(
-      "json", "print one JSON object per input: input, text, ids, score");
+      "json", "print one JSON object per input: input, text, ids, score")(
+      "extractor", po::value<std::string>(), "SignHiera checkpoint: translate videos (with key=value extraction keys)");
   po::options_description hidden;
   hidden.add_options()("inputs", po::value(&inputs)->composing());
   po::positional_options_description positional;
@@ -76,7 +109,11 @@ int run(int argc, char** argv) {
     return 0;
   }
   if (!vm.count("model")) throw slt::UserError("--model PATH is required (see slt-translate --help)");
-  if (inputs.empty()) throw slt::UserError("no input: give one or more features .pt files");
+  std::vector<std::string> assignments, files;
+  for (const auto& input : inputs) (input.find('=') != std::string::npos ? assignments : files).push_back(input);
+  if (files.empty()) throw slt::UserError("no input: give one or more features .pt files (or videos with --extractor)");
+  if (!assignments.empty() && !vm.count("extractor"))
+    throw slt::UserError("'" + assignments.front() + "': key=value arguments are extraction keys and need --extractor");
   std::string device_name = vm["device"].as<std::string>();
   if (device_name != "cpu" && device_name != "cuda") throw slt::UserError("--device must be cpu or cuda");
   if (device_name == "cuda" && !at::hasCUDA()) throw slt::UserError("--device cuda, but CUDA is not available here; use --device cpu");
@@ -87,11 +124,30 @@ int run(int argc, char** argv) {
   if (vm.count("max-length")) search.max_length = vm["max-length"].as<int64_t>();
   slt::ModelBundle bundle = load(vm["model"].as<std::string>(), vm["tokenizer"].as<std::string>(), search, device_name);
   bundle.model->module().to(device);
-  for (const auto& input : inputs) {
+  std::shared_ptr<slt::VideoEncoder> encoder;
+  slt::ConfigNode extraction;
+  if (vm.count("extractor")) {
+    extraction = extraction_job(vm["extractor"].as<std::string>(), assignments);
+    encoder = slt::video::open_video_encoder(extraction);
+    encoder->module().to(device);
+  }
+  for (const auto& input : files) {
     fs::path file(input);
-    if (file.extension() != ".pt")
-      throw slt::UserError("'" + input + "': slt-translate reads features .pt files; video input needs feature extraction, which this build does not have yet");
-    at::Tensor features = slt::load_pt_tensor(input).to(at::kFloat);
+    at::Tensor features;
+    if (is_video(file)) {
+      if (!encoder)
+        throw slt::UserError("'" + input + "' is a video: give the feature extractor with --extractor SIGNHIERA.pth "
+                             "model_name=NAME (and the model.* keys it was built with)");
+      at::InferenceMode inference;
+      features = slt::video::extract_video_features(*encoder, file, slt::video::sampling_options(extraction),
+                                                    extraction.require<int64_t>("max_batch_size"),
+                                                    extraction.require<bool>("fp16"))
+                     .clone();
+    } else if (file.extension() == ".pt") {
+      features = slt::load_pt_tensor(input).to(at::kFloat);
+    } else {
+      throw slt::UserError("'" + input + "': slt-translate reads features .pt files and videos (.mp4, .mov, .mkv, ...)");
+    }
     if (features.dim() != 2) throw slt::UserError("'" + input + "' is not a [frames, feature_dim] tensor");
     features = features.unsqueeze(0).to(device);
     auto mask = at::ones({1, features.size(1)}, at::TensorOptions().device(device));

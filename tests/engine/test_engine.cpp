@@ -58,14 +58,14 @@ std::vector<nlohmann::json> read_jsonl(const fs::path& path) {
 struct ToyData {
   TempDir dir;
   fs::path data, spm;
-  ToyData() : data(dir.path() / "data"), spm(dir.path() / "spm") {
+  explicit ToyData(int dim = 32) : data(dir.path() / "data"), spm(dir.path() / "spm") {
     std::ifstream corpus(fs::path(SLT_FIXTURES_DIR) / "models" / "tokenizer_data" / "corpus.txt");
     std::ofstream sentences(dir.path() / "sentences.txt");
     std::string line;
     for (int i = 0; i < 12 && std::getline(corpus, line); ++i) sentences << line << "\n";
     sentences.close();
     auto made = run_command(kData + "synthetic --sentences " + (dir.path() / "sentences.txt").string() +
-                            " --output-dir " + data.string() + " --dim 32 --frames 12 --train-copies 4");
+                            " --output-dir " + data.string() + " --dim " + std::to_string(dim) + " --frames 12 --train-copies 4");
     REQUIRE(made.exit_code == 0);
     auto trained = run_command(kData + "train-tokenizer --tsv-file " + (data / "manifests" / "train_features.tsv").string() +
                                " --output-dir " + spm.string() + " --vocab-size 100 --lowercase --num-threads 1");
@@ -463,4 +463,26 @@ TEST_CASE("a fresh run refuses a folder with an earlier run's results unless tol
   INFO(restarted.output);
   CHECK(restarted.exit_code == 0);
   CHECK(std::distance(fs::directory_iterator(run / "tb"), fs::directory_iterator()) == 1);
+}
+
+TEST_CASE("slt-translate turns a video into text through a feature extractor and a translation model", "[engine][extract]") {
+  ToyData toy(64);  // the pipeline fixture's tiny SignHiera gives 64-d features
+  fs::path run = toy.dir.path() / "run";
+  auto trained = run_command(toy.tarres(run) + "model.feature_dim=64 optim.epochs=1");
+  INFO(trained.output);
+  REQUIRE(trained.exit_code == 0);
+  const fs::path hiera = fs::path(SLT_FIXTURES_DIR) / "hiera";
+  const std::string video = (hiera / "DATASET" / "videos" / "00000" / "0000002-mandel-25fps-4s00.mp4").string();
+  const std::string model = std::string(SLT_TRANSLATE_EXE) + " --json --model " + (run / "checkpoint-00000.pth").string();
+  auto translated = run_command(model + " --extractor " + (hiera / "pipeline" / "tiny16x224.pth").string() +
+                                " model_name=hiera_base_16x224 num_frames=16 model.embed_dim=8 model.num_classes=5"
+                                " 'model.stages=[1,1,1,1]' " + video);
+  INFO(translated.output);
+  REQUIRE(translated.exit_code == 0);
+  auto line = nlohmann::json::parse(translated.output.substr(translated.output.find('{')));
+  CHECK(line["input"].get<std::string>() == video);
+  CHECK(line["ids"].size() >= 2);  // a hypothesis, at least one token and EOS
+  auto without = run_command(model + " " + video);
+  CHECK(without.exit_code == 2);
+  CHECK_THAT(without.output, Catch::Contains("--extractor"));
 }

@@ -22,6 +22,25 @@ std::string format_plugin_list(const std::vector<LoadedPlugin>& plugins, const R
   return out;
 }
 
+namespace {
+
+// A default as one would type it on the command line: [16, 224, 224], {}.
+std::string inline_value(const ConfigNode& value) {
+  if (value.is_list()) {
+    std::string out;
+    for (const auto& e : value.elements()) out += (out.empty() ? "" : ", ") + inline_value(e);
+    return "[" + out + "]";
+  }
+  if (value.is_map()) {
+    std::string out;
+    for (const auto& [k, v] : value.items()) out += (out.empty() ? "" : ", ") + k + ": " + inline_value(v);
+    return "{" + out + "}";
+  }
+  return value.scalar_text();
+}
+
+}  // namespace
+
 std::string format_component(const ComponentInfo& info) {
   std::string out = info.kind + "." + info.name + ": " + info.description + "\n";
   out += "plugin: " + info.plugin_name + " (" + info.plugin_path + ")\n";
@@ -34,7 +53,7 @@ std::string format_component(const ComponentInfo& info) {
     if (field.required()) {
       head += " required";
     } else {
-      head += " = " + field.default_value.scalar_text();
+      head += " = " + inline_value(field.default_value);
     }
     out += head + "\n";
     if (!field.allowed.empty()) {

@@ -74,40 +74,6 @@ std::string one_line(std::string text) {
   return text;
 }
 
-// Clips of one video in chunks of max_batch_size, features concatenated.
-at::Tensor extract_video(VideoEncoder& encoder, const fs::path& video, const SamplingOptions& sampling,
-                         int64_t max_batch_size, bool fp16_cuda, const at::Device& device, int64_t& clip_count) {
-  VideoReader reader(video);
-  ClipStream stream(reader, sampling, encoder.crop_size());
-  std::vector<at::Tensor> parts, batch;
-  std::vector<int64_t> padding;
-  auto flush = [&] {
-    if (batch.empty()) return;
-    at::Tensor clips = at::stack(batch).to(device);
-    at::Tensor pad = at::tensor(padding, at::kLong).to(device);
-    at::Tensor features;
-    {
-      Precision precision;
-      precision.autocast = fp16_cuda;
-      precision.dtype = at::kHalf;
-      AutocastScope autocast(precision, device);
-      features = encoder.extract_features(clips, pad);
-    }
-    parts.push_back(features.to(at::kFloat).cpu());
-    batch.clear();
-    padding.clear();
-  };
-  for (Clip clip; stream.next(clip);) {
-    batch.push_back(clip.frames);
-    padding.push_back(clip.padding);
-    ++clip_count;
-    if (static_cast<int64_t>(batch.size()) == max_batch_size) flush();
-  }
-  flush();
-  if (stream.frames_decoded() == 0) throw VideoError("'" + video.string() + "' has no frames");
-  return at::cat(parts, 0).contiguous();
-}
-
 }  // namespace
 
 const ConfigSchema& extract_schema() {
@@ -123,6 +89,62 @@ void validate_extract_job(ConfigNode& job) {
   if (!name || name->is_missing()) return;  // reported with the other missing values
   const ComponentInfo& info = Registry::global().get(kinds::kVideoEncoder, name->as_string("model_name"));
   info.schema.validate(job["model"], "model");
+}
+
+at::Tensor extract_video_features(VideoEncoder& encoder, const fs::path& video, const SamplingOptions& sampling,
+                                  int64_t max_batch_size, bool fp16, int64_t* clip_count) {
+  const at::Device device = encoder.module().parameters().front().device();
+  VideoReader reader(video);
+  ClipStream stream(reader, sampling, encoder.crop_size());
+  std::vector<at::Tensor> parts, batch;
+  std::vector<int64_t> padding;
+  auto flush = [&] {
+    if (batch.empty()) return;
+    at::Tensor clips = at::stack(batch).to(device);
+    at::Tensor pad = at::tensor(padding, at::kLong).to(device);
+    Precision precision;
+    precision.autocast = fp16 && device.is_cuda();
+    precision.dtype = at::kHalf;
+    at::Tensor features;
+    {
+      AutocastScope autocast(precision, device);
+      features = encoder.extract_features(clips, pad);
+    }
+    parts.push_back(features.to(at::kFloat).cpu());
+    batch.clear();
+    padding.clear();
+  };
+  for (Clip clip; stream.next(clip);) {
+    batch.push_back(clip.frames);
+    padding.push_back(clip.padding);
+    if (clip_count) ++*clip_count;
+    if (static_cast<int64_t>(batch.size()) == std::max<int64_t>(1, max_batch_size)) flush();
+  }
+  flush();
+  if (stream.frames_decoded() == 0) throw VideoError("'" + video.string() + "' has no frames");
+  return at::cat(parts, 0).contiguous();
+}
+
+std::shared_ptr<VideoEncoder> open_video_encoder(const ConfigNode& job) {
+  const std::string model_name = job.require<std::string>("model_name");
+  auto encoder = Registry::global().create<VideoEncoder>(kinds::kVideoEncoder, model_name, job.at("model"));
+  const std::string weights = job.require<std::string>("pretrained_model_path");
+  if (!fs::exists(weights)) throw UserError("pretrained_model_path='" + weights + "' does not exist");
+  encoder->load_weights(weights);
+  encoder->module().eval();
+  const int64_t num_frames = job.require<int64_t>("num_frames");
+  if (num_frames != encoder->clip_frames())
+    throw UserError("num_frames=" + std::to_string(num_frames) + " but " + model_name + " takes clips of " +
+                    std::to_string(encoder->clip_frames()) + " frames (model.input_size)");
+  return encoder;
+}
+
+SamplingOptions sampling_options(const ConfigNode& job) {
+  SamplingOptions sampling;
+  sampling.num_frames = job.require<int64_t>("num_frames");
+  sampling.sampling_rate = job.require<int64_t>("sampling_rate");
+  sampling.target_fps = static_cast<double>(job.require<int64_t>("target_fps"));
+  return sampling;
 }
 
 std::vector<ManifestItem> read_extraction_manifest(const fs::path& data_dir, const std::string& split) {
@@ -169,22 +191,11 @@ ExtractSummary run_extraction(const ConfigNode& job) {
     spdlog::warn("video_backend=cuda: NVDEC decoding is not available in this build; decoding on the CPU (libavcodec)");
 
   const at::Device device = at::hasCUDA() ? at::Device(at::kCUDA) : at::Device(at::kCPU);
-  const std::string model_name = job.require<std::string>("model_name");
-  auto encoder = Registry::global().create<VideoEncoder>(kinds::kVideoEncoder, model_name, job.at("model"));
-  const std::string weights = job.require<std::string>("pretrained_model_path");
-  if (!fs::exists(weights)) throw UserError("pretrained_model_path='" + weights + "' does not exist");
-  encoder->load_weights(weights);
-  encoder->module().eval();
+  auto encoder = open_video_encoder(job);
   encoder->module().to(device);
-  SamplingOptions sampling;
-  sampling.num_frames = job.require<int64_t>("num_frames");
-  sampling.sampling_rate = job.require<int64_t>("sampling_rate");
-  sampling.target_fps = static_cast<double>(job.require<int64_t>("target_fps"));
-  if (sampling.num_frames != encoder->clip_frames())
-    throw UserError("num_frames=" + std::to_string(sampling.num_frames) + " but " + model_name + " takes clips of " +
-                    std::to_string(encoder->clip_frames()) + " frames (model.input_size)");
+  const SamplingOptions sampling = sampling_options(job);
   const int64_t max_batch = std::max<int64_t>(1, job.require<int64_t>("max_batch_size"));
-  const bool fp16 = job.require<bool>("fp16") && device.is_cuda();
+  const bool fp16 = job.require<bool>("fp16");
   const bool overwrite = job.require<bool>("overwrite");
   const fs::path failed_file = output_dir / ("failed_" + split + ".tsv");
   fs::create_directories(output_dir);
@@ -207,7 +218,7 @@ ExtractSummary run_extraction(const ConfigNode& job) {
         auto video_started = std::chrono::steady_clock::now();
         try {
           int64_t clips = 0;
-          at::Tensor features = extract_video(*encoder, video, sampling, max_batch, fp16, device, clips);
+          at::Tensor features = extract_video_features(*encoder, video, sampling, max_batch, fp16, &clips);
           fs::create_directories(target.parent_path());
           save_pt(target.string(), features);
           ++summary.done;

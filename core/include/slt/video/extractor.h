@@ -3,13 +3,17 @@
 // (videos of a manifest -> clips -> SignHiera features -> one .pt per video),
 // made resumable (finished videos are skipped, files are written atomically)
 // and robust (a video that cannot be read is recorded in failed_<split>.tsv).
+#include <ATen/core/Tensor.h>
+
 #include <cstdint>
+#include <memory>
 #include <filesystem>
 #include <string>
 #include <vector>
 
 #include "slt/config/config.h"
 #include "slt/config/schema.h"
+#include "slt/video/sampling.h"
 
 namespace slt::video {
 
@@ -30,6 +34,23 @@ struct ManifestItem {
 // <data_dir>/manifests/<split>.tsv: video_name<TAB>duration<TAB>caption; a
 // malformed line is reported with its number and skipped.
 std::vector<ManifestItem> read_extraction_manifest(const std::filesystem::path& data_dir, const std::string& split);
+
+}  // namespace slt::video
+namespace slt {
+class VideoEncoder;
+}
+namespace slt::video {
+
+// The features [T, D] of one video: clips through `encoder`, max_batch_size
+// at a time (fp16 autocast when asked and on CUDA). VideoError when the video
+// cannot be read or has no frames.
+at::Tensor extract_video_features(VideoEncoder& encoder, const std::filesystem::path& video, const SamplingOptions& sampling,
+                                  int64_t max_batch_size, bool fp16, int64_t* clip_count = nullptr);
+
+// An extraction job's encoder (model_name with the model.* keys) with its
+// pretrained weights, and its sampling options. Plugins must be loaded.
+std::shared_ptr<VideoEncoder> open_video_encoder(const ConfigNode& job);
+SamplingOptions sampling_options(const ConfigNode& job);
 
 struct ExtractSummary {
   int64_t done = 0, skipped = 0, failed = 0, feature_frames = 0, clips = 0;
