@@ -114,6 +114,17 @@ VideoReader::~VideoReader() = default;
 
 const VideoInfo& VideoReader::info() const { return impl_->info; }
 
+bool VideoReader::skip() {
+  Impl& d = *impl_;
+  if (d.finished) return false;
+  if (!d.receive()) {
+    d.finished = true;
+    return false;
+  }
+  av_frame_unref(d.frame);
+  return true;
+}
+
 bool VideoReader::next(RgbFrame& out) {
   Impl& d = *impl_;
   if (d.finished) return false;

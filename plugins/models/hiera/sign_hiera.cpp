@@ -48,6 +48,7 @@ HieraConfig HieraConfig::from_section(const ConfigNode& section) {
   c.patch_stride = int_list(section, "patch_stride");
   c.patch_padding = int_list(section, "patch_padding");
   c.sep_pos_embed = section.require<bool>("sep_pos_embed");
+  c.attention_block = section.require<int64_t>("attention_block");
   const size_t dims = c.input_size.size();
   if (dims != 3 || c.q_stride.size() != dims || c.mask_unit_size.size() != dims || c.patch_kernel.size() != dims ||
       c.patch_stride.size() != dims || c.patch_padding.size() != dims)
@@ -159,13 +160,14 @@ torch::Tensor Reroll::operator()(const torch::Tensor& input, int64_t block) cons
 // ---------------------------------------------------------------------------
 
 MaskUnitAttentionImpl::MaskUnitAttentionImpl(int64_t dim, int64_t dim_out_, int64_t heads_, int64_t q_stride_,
-                                             int64_t window_size_, bool use_mask_unit_attn_)
+                                             int64_t window_size_, bool use_mask_unit_attn_, int64_t query_block_)
     : dim_out(dim_out_),
       heads(heads_),
       q_stride(q_stride_),
       window_size(window_size_),
       head_dim(dim_out_ / heads_),
       use_mask_unit_attn(use_mask_unit_attn_),
+      query_block(query_block_),
       scale(std::pow(static_cast<double>(dim_out_ / heads_), -0.5)) {
   qkv = register_module("qkv", torch::nn::Linear(dim, 3 * dim_out));
   proj = register_module("proj", torch::nn::Linear(dim_out, dim_out));
@@ -177,13 +179,31 @@ torch::Tensor MaskUnitAttentionImpl::forward(const torch::Tensor& x, const torch
   auto qkv_ = qkv->forward(x).reshape({b, -1, windows, 3, heads, head_dim}).permute({3, 0, 4, 2, 1, 5});
   auto q = qkv_[0], k = qkv_[1], v = qkv_[2];
   if (q_stride > 1) q = std::get<0>(q.view({b, heads, windows, q_stride, -1, head_dim}).max(3));
-  auto attn = torch::matmul(q * scale, k.transpose(-1, -2));
-  if (!use_mask_unit_attn) {
-    // [B, N, 1] -> [B, 1, W, 1, N/W]: 1 for kept keys, -inf for padded ones (the reference adds both).
-    auto mask = attn_mask.reshape({b, -1, windows}).permute({0, 2, 1}).unsqueeze(1).unsqueeze(3);
-    attn = attn + torch::where(mask == 0, torch::full({}, -std::numeric_limits<float>::infinity(), mask.options()), mask);
+  q = q * scale;
+  auto kt = k.transpose(-1, -2);
+  if (use_mask_unit_attn) {  // windows of a few dozen tokens: the scores are small
+    auto out = torch::matmul(torch::matmul(q, kt).softmax(-1), v);
+    return proj->forward(out.transpose(1, 3).reshape({b, -1, dim_out}));
   }
-  auto out = torch::matmul(attn.softmax(-1), v);
+  // Global attention: [B, N, 1] -> [B, 1, 1, 1, N], 1 for kept keys and -inf for
+  // padded ones (the reference adds both). Query rows go through in blocks so
+  // that no [N, N] score matrix exists (12,544 tokens in hiera_base_128x224's
+  // third stage: 2.5 GB at once); each row's softmax is still exact.
+  auto mask = attn_mask.reshape({b, -1, windows}).permute({0, 2, 1}).unsqueeze(1).unsqueeze(3);
+  mask = torch::where(mask == 0, torch::full({}, -std::numeric_limits<float>::infinity(), mask.options()), mask);
+  const int64_t queries = q.size(3), keys = k.size(3);
+  int64_t block = query_block > 0 ? query_block
+                                  : std::max<int64_t>(1, kScoreBudget / std::max<int64_t>(1, b * heads * keys));
+  if (block >= queries) {
+    auto out = torch::matmul((torch::matmul(q, kt) + mask).softmax(-1), v);
+    return proj->forward(out.transpose(1, 3).reshape({b, -1, dim_out}));
+  }
+  auto out = torch::empty({b, heads, windows, queries, head_dim}, v.options());
+  for (int64_t start = 0; start < queries; start += block) {
+    const int64_t rows = std::min(block, queries - start);
+    auto scores = torch::matmul(q.narrow(3, start, rows), kt) + mask;
+    out.narrow(3, start, rows).copy_(torch::matmul(scores.softmax(-1), v));
+  }
   return proj->forward(out.transpose(1, 3).reshape({b, -1, dim_out}));
 }
 
@@ -195,10 +215,11 @@ MlpImpl::MlpImpl(int64_t dim, int64_t hidden) {
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) { return fc2->forward(torch::gelu(fc1->forward(x))); }
 
 HieraBlockImpl::HieraBlockImpl(int64_t dim_, int64_t dim_out_, int64_t heads, double mlp_ratio, int64_t q_stride,
-                               int64_t window_size, bool use_mask_unit_attn)
+                               int64_t window_size, bool use_mask_unit_attn, int64_t query_block)
     : dim(dim_), dim_out(dim_out_) {
   norm1 = register_module("norm1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(1e-6)));
-  attn = register_module("attn", MaskUnitAttention(dim, dim_out, heads, q_stride, window_size, use_mask_unit_attn));
+  attn = register_module("attn",
+                         MaskUnitAttention(dim, dim_out, heads, q_stride, window_size, use_mask_unit_attn, query_block));
   norm2 = register_module("norm2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim_out}).eps(1e-6)));
   mlp = register_module("mlp", Mlp(dim_out, static_cast<int64_t>(static_cast<double>(dim_out) * mlp_ratio)));
   if (dim != dim_out) proj = register_module("proj", torch::nn::Linear(dim, dim_out));
@@ -257,7 +278,7 @@ SignHieraImpl::SignHieraImpl(HieraConfig c) : config_(std::move(c)) {
       if (pooling) window /= flat_q_stride;
     }
     blocks->push_back(HieraBlock(embed_dim, dim_out, heads, config_.mlp_ratio, pooling ? flat_q_stride : 1, window,
-                                 use_mask_unit_attn));
+                                 use_mask_unit_attn, config_.attention_block));
     embed_dim = dim_out;
   }
   output_dim_ = embed_dim;

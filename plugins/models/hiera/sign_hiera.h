@@ -21,6 +21,7 @@ struct HieraConfig {
   double dim_mul = 2.0, head_mul = 2.0, mlp_ratio = 4.0;
   std::vector<int64_t> patch_kernel{3, 7, 7}, patch_stride{2, 4, 4}, patch_padding{1, 3, 3};
   bool sep_pos_embed = true;
+  int64_t attention_block = 0;  // query rows per global-attention block (0: bounded by kScoreBudget)
 
   // From a component section (every key present: the schema fills them in).
   static HieraConfig from_section(const ConfigNode& section);
@@ -52,13 +53,17 @@ class Reroll {
   std::vector<Step> steps_;
 };
 
+// Score elements one global-attention block may hold (16 Mi floats: 64 MB).
+inline constexpr int64_t kScoreBudget = int64_t{1} << 24;
+
 struct MaskUnitAttentionImpl : torch::nn::Module {
   MaskUnitAttentionImpl(int64_t dim, int64_t dim_out, int64_t heads, int64_t q_stride, int64_t window_size,
-                        bool use_mask_unit_attn);
+                        bool use_mask_unit_attn, int64_t query_block = 0);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& attn_mask);
 
   int64_t dim_out, heads, q_stride, window_size, head_dim;
   bool use_mask_unit_attn;
+  int64_t query_block;
   double scale;
   torch::nn::Linear qkv{nullptr}, proj{nullptr};
 };
@@ -73,7 +78,7 @@ TORCH_MODULE(Mlp);
 
 struct HieraBlockImpl : torch::nn::Module {
   HieraBlockImpl(int64_t dim, int64_t dim_out, int64_t heads, double mlp_ratio, int64_t q_stride, int64_t window_size,
-                 bool use_mask_unit_attn);
+                 bool use_mask_unit_attn, int64_t query_block = 0);
   torch::Tensor forward(torch::Tensor x, const torch::Tensor& attn_mask);
 
   int64_t dim, dim_out;

@@ -46,6 +46,9 @@ class VideoReader {
   const VideoInfo& info() const;
   // The next frame in decoder output order; false after the last.
   bool next(RgbFrame& frame);
+  // Decodes the next frame without converting it to RGB (the decoder's own
+  // rate, which bench_video compares the whole clip pipeline against).
+  bool skip();
 
  private:
   struct Impl;

@@ -113,6 +113,17 @@ TEST_CASE("hiera: attention mask, intermediates and logits match the reference",
   CHECK(max_abs_diff(net->extract_features(t.x), t.out("features_no_padding_arg")) < 1e-4);
 }
 
+TEST_CASE("hiera: global attention in query blocks gives the same features", "[models][hiera]") {
+  slt::load_plugins({SLT_BUILD_PLUGIN_DIR});
+  slt::ConfigNode section = tiny_section();
+  section.set("attention_block", int64_t{3});  // far below the 128 and 32 query rows of the global blocks
+  auto encoder = slt::Registry::global().create<slt::VideoEncoder>(slt::kinds::kVideoEncoder, "hiera_base_16x224", &section);
+  encoder->load_weights((kSignHiera / "tiny_signhiera.pth").string());
+  TinyCase t;
+  at::InferenceMode inference;
+  CHECK(max_abs_diff(encoder->extract_features(t.x, t.padding), t.out("features")) < 1e-4);
+}
+
 TEST_CASE("hiera: the presets have the reference's parameter names and shapes", "[models][hiera]") {
   slt::load_plugins({SLT_BUILD_PLUGIN_DIR});
   auto layout = read_json(kSignHiera / "hiera_base_state_dict_layout.json");
