@@ -2,14 +2,20 @@
 // slt-extract runs it: seconds per window, achieved GFLOP/s from an analytic
 // FLOP count (patch embedding, projections, attention, MLP), a large matmul's
 // GFLOP/s in the same process, their ratio, and peak RSS.
-//   bench_signhiera [--preset hiera_base_128x224] [--windows 1]
+// With --profile, the top-level LibTorch operators' share of the time.
+//   bench_signhiera [--preset hiera_base_128x224] [--windows 1] [--profile 1]
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <sys/resource.h>
 #include <torch/nn/module.h>
 
+#include <ATen/record_function.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <map>
+#include <mutex>
 
 #include "slt/config/config.h"
 #include "slt/model/video_encoder.h"
@@ -86,15 +92,54 @@ double matmul_gflops(int n) {
   return 2.0 * n * n * static_cast<double>(n) / best / 1e9;
 }
 
+// Wall time per operator called from model code (nested operators are
+// counted in their caller), gathered through RecordFunction callbacks.
+struct OperatorTimes {
+  std::mutex mutex;
+  std::map<std::string, std::pair<double, int64_t>> by_name;
+};
+OperatorTimes g_times;
+thread_local int t_depth = 0;
+thread_local std::chrono::steady_clock::time_point t_start;
+
+void install_operator_timer() {
+  at::addGlobalCallback(at::RecordFunctionCallback(
+                            [](const at::RecordFunction&) -> std::unique_ptr<at::ObserverContext> {
+                              if (t_depth++ == 0) t_start = std::chrono::steady_clock::now();
+                              return nullptr;
+                            },
+                            [](const at::RecordFunction& fn, at::ObserverContext*) {
+                              if (--t_depth != 0) return;
+                              double s = seconds_since(t_start);
+                              std::lock_guard<std::mutex> lock(g_times.mutex);
+                              auto& entry = g_times.by_name[fn.name()];
+                              entry.first += s;
+                              entry.second += 1;
+                            })
+                            .scopes({at::RecordScope::FUNCTION}));
+}
+
+void print_operator_times(double total) {
+  std::vector<std::pair<double, std::string>> rows;
+  for (const auto& [name, entry] : g_times.by_name) rows.emplace_back(entry.first, name);
+  std::sort(rows.rbegin(), rows.rend());
+  std::printf("top operators (share of %.1f s):\n", total);
+  for (size_t i = 0; i < rows.size() && i < 12; ++i)
+    std::printf("  %-36s %6.1f%%  %8.2f s  %lld calls\n", rows[i].second.c_str(), 100 * rows[i].first / total,
+                rows[i].first, static_cast<long long>(g_times.by_name[rows[i].second].second));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string preset = "hiera_base_128x224";
   int windows = 1;
+  bool profile = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string arg = argv[i];
     if (arg == "--preset") preset = argv[i + 1];
     if (arg == "--windows") windows = std::stoi(argv[i + 1]);
+    if (arg == "--profile") profile = std::string(argv[i + 1]) != "0";
   }
   slt::setup_logging("warn");
   slt::load_plugins(slt::plugin_search_path({}));
@@ -105,6 +150,7 @@ int main(int argc, char** argv) {
   at::Tensor clip = at::randn({1, 3, encoder->clip_frames(), encoder->crop_size(), encoder->crop_size()});
   at::Tensor padding = at::zeros({1}, at::kLong);
   double seconds = 0;
+  if (profile) install_operator_timer();
   for (int w = 0; w < windows; ++w) {
     auto start = std::chrono::steady_clock::now();
     at::Tensor features = encoder->extract_features(clip, padding);
@@ -112,6 +158,7 @@ int main(int argc, char** argv) {
     if (w == 0) std::printf("%s: features [%lld, %lld]\n", preset.c_str(), static_cast<long long>(features.size(0)),
                             static_cast<long long>(features.size(1)));
   }
+  if (profile) at::clearCallbacks();  // the matmul below is not the model's
   seconds /= windows;
   const double achieved = flops / seconds / 1e9, gemm = matmul_gflops(2048);
   struct rusage usage {};
@@ -119,5 +166,6 @@ int main(int argc, char** argv) {
   std::printf("%d threads; %.1f GFLOP per window (analytic)\n", at::get_num_threads(), flops / 1e9);
   std::printf("%.1f s per window, %.1f GFLOP/s; 2048^2 matmul %.1f GFLOP/s; ratio %.2f; peak RSS %.2f GB\n", seconds,
               achieved, gemm, achieved / gemm, usage.ru_maxrss / 1024.0 / 1024.0);
+  if (profile) print_operator_times(seconds * windows);
   return 0;
 }
