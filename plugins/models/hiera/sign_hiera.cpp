@@ -185,24 +185,31 @@ torch::Tensor MaskUnitAttentionImpl::forward(const torch::Tensor& x, const torch
     auto out = torch::matmul(torch::matmul(q, kt).softmax(-1), v);
     return proj->forward(out.transpose(1, 3).reshape({b, -1, dim_out}));
   }
-  // Global attention: [B, N, 1] -> [B, 1, 1, 1, N], 1 for kept keys and -inf for
-  // padded ones (the reference adds both). Query rows go through in blocks so
-  // that no [N, N] score matrix exists (12,544 tokens in hiera_base_128x224's
-  // third stage: 2.5 GB at once); each row's softmax is still exact.
-  auto mask = attn_mask.reshape({b, -1, windows}).permute({0, 2, 1}).unsqueeze(1).unsqueeze(3);
-  mask = torch::where(mask == 0, torch::full({}, -std::numeric_limits<float>::infinity(), mask.options()), mask);
+  // Global attention. The reference adds a mask of 1 (kept key) or -inf
+  // (padded key) to the scores; softmax is the same when only the padded
+  // columns are set to -inf, which costs nothing without padding. Query rows
+  // go through in blocks so that no [N, N] score matrix exists (12,544 tokens
+  // in hiera_base_128x224's third stage: 2.5 GB at once); each row is exact.
   const int64_t queries = q.size(3), keys = k.size(3);
-  int64_t block = query_block > 0 ? query_block
-                                  : std::max<int64_t>(1, kScoreBudget / std::max<int64_t>(1, b * heads * keys));
+  auto padded = attn_mask.reshape({b, keys}).eq(0);
+  const bool any_padded = padded.any().item<bool>();
+  padded = padded.view({b, 1, 1, 1, keys});
+  auto attend = [&](const torch::Tensor& rows) {
+    auto scores = torch::matmul(rows, kt);
+    if (any_padded) scores.masked_fill_(padded, -std::numeric_limits<float>::infinity());
+    return torch::matmul(scores.softmax(-1), v);
+  };
+  const int64_t block = query_block > 0 ? query_block
+                                        : std::max<int64_t>(1, kScoreBudget / std::max<int64_t>(1, b * heads * keys));
+  torch::Tensor out;
   if (block >= queries) {
-    auto out = torch::matmul((torch::matmul(q, kt) + mask).softmax(-1), v);
-    return proj->forward(out.transpose(1, 3).reshape({b, -1, dim_out}));
-  }
-  auto out = torch::empty({b, heads, windows, queries, head_dim}, v.options());
-  for (int64_t start = 0; start < queries; start += block) {
-    const int64_t rows = std::min(block, queries - start);
-    auto scores = torch::matmul(q.narrow(3, start, rows), kt) + mask;
-    out.narrow(3, start, rows).copy_(torch::matmul(scores.softmax(-1), v));
+    out = attend(q);
+  } else {
+    out = torch::empty({b, heads, windows, queries, head_dim}, v.options());
+    for (int64_t start = 0; start < queries; start += block) {
+      const int64_t rows = std::min(block, queries - start);
+      out.narrow(3, start, rows).copy_(attend(q.narrow(3, start, rows)));
+    }
   }
   return proj->forward(out.transpose(1, 3).reshape({b, -1, dim_out}));
 }
