@@ -144,6 +144,10 @@ TEST_CASE("slt-extract records a video it cannot read and goes on; bad keys are 
   REQUIRE(std::getline(failed, line));
   CHECK_THAT(line, Catch::StartsWith("0000009-broken.mp4\t") && Catch::Contains("cannot decode"));
 
+  // On a terminal (script(1) gives it one) a status line counts the videos.
+  auto on_terminal = run_command("script -qec \"" + joined(extract_args(data, tmp.path() / "tty")) + "\" /dev/null");
+  CHECK_THAT(on_terminal.output, Catch::Contains("extracting: 2/2 videos") && Catch::Contains("ETA"));
+
   auto typo = run_command(joined(extract_args(data, out)) + " model.embed_dimm=4");
   CHECK(typo.exit_code == 2);
   CHECK_THAT(typo.output, Catch::Contains("did you mean 'model.embed_dim'"));

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 
 #include "slt/config/compose.h"
@@ -67,6 +68,35 @@ void append_line(const fs::path& path, const std::string& line) {
   ::close(fd);
   if (written != static_cast<ssize_t>(text.size())) throw Error("cannot write '" + path.string() + "'");
 }
+
+// One status line on a terminal, redrawn after each video: videos done,
+// windows per second, time left. Off a terminal the per-video log lines are the progress.
+class ExtractionProgress {
+ public:
+  explicit ExtractionProgress(int64_t total) : total_(total), enabled_(::isatty(STDERR_FILENO) == 1) {}
+  bool enabled() const { return enabled_; }
+  void update(int64_t finished, int64_t clips, double seconds) {
+    if (!enabled_) return;
+    const double rate = seconds > 0 ? static_cast<double>(finished) / seconds : 0;
+    const int64_t eta = rate > 0 ? static_cast<int64_t>(static_cast<double>(total_ - finished) / rate) : 0;
+    std::fprintf(stderr, "\r\033[Kextracting: %lld/%lld videos, %.2f windows/s, ETA %02lld:%02lld:%02lld",
+                 static_cast<long long>(finished), static_cast<long long>(total_),
+                 seconds > 0 ? static_cast<double>(clips) / seconds : 0.0, static_cast<long long>(eta / 3600),
+                 static_cast<long long>(eta / 60 % 60), static_cast<long long>(eta % 60));
+    std::fflush(stderr);
+  }
+  // Clears the line before a log message.
+  void clear() {
+    if (enabled_) std::fprintf(stderr, "\r\033[K");
+  }
+  void finish() {
+    if (enabled_) std::fprintf(stderr, "\n");
+  }
+
+ private:
+  int64_t total_;
+  bool enabled_;
+};
 
 std::string one_line(std::string text) {
   for (char& c : text)
@@ -202,16 +232,24 @@ ExtractSummary run_extraction(const ConfigNode& job) {
 
   ExtractSummary summary;
   auto started = std::chrono::steady_clock::now();
+  const int64_t epochs = job.require<int64_t>("epochs");
+  int64_t owned = 0;
+  for (int64_t shard = only.value_or(0); shard < (only ? *only + 1 : shards); ++shard)
+    owned += std::min<int64_t>(per_shard, static_cast<int64_t>(items.size()) - shard * per_shard) * epochs;
+  ExtractionProgress progress(owned);
+  int64_t finished = 0;
+  auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(); };
   at::InferenceMode inference;
   for (int64_t shard = only.value_or(0); shard < (only ? *only + 1 : shards); ++shard) {
     const size_t first = static_cast<size_t>(shard * per_shard);
     const size_t last = std::min(items.size(), first + static_cast<size_t>(per_shard));
-    for (int64_t epoch = 0; epoch < job.require<int64_t>("epochs"); ++epoch) {
+    for (int64_t epoch = 0; epoch < epochs; ++epoch) {
       for (size_t i = first; i < last; ++i) {
         const ManifestItem& item = items[i];
         fs::path target = output_dir / std::to_string(epoch) / item.stem.substr(0, 5) / (item.stem + ".pt");
         if (!overwrite && fs::exists(target)) {
           ++summary.skipped;
+          progress.update(++finished, summary.clips, elapsed());
           continue;
         }
         fs::path video = data_dir / "videos" / item.video_name.substr(0, 5) / item.video_name;
@@ -224,18 +262,23 @@ ExtractSummary run_extraction(const ConfigNode& job) {
           ++summary.done;
           summary.clips += clips;
           summary.feature_frames += features.size(0);
-          spdlog::info("[shard {}/{}, {}/{}] {}: {} clips -> [{}, {}] in {:.1f} s", shard, shards, i - first + 1,
-                       last - first, item.video_name, clips, features.size(0), features.size(1),
-                       std::chrono::duration<double>(std::chrono::steady_clock::now() - video_started).count());
+          // On a terminal the status line is the progress; the per-video lines go to debug.
+          spdlog::log(progress.enabled() ? spdlog::level::debug : spdlog::level::info,
+                      "[shard {}/{}, {}/{}] {}: {} clips -> [{}, {}] in {:.1f} s", shard, shards, i - first + 1,
+                      last - first, item.video_name, clips, features.size(0), features.size(1),
+                      std::chrono::duration<double>(std::chrono::steady_clock::now() - video_started).count());
         } catch (const VideoError& e) {
           ++summary.failed;
+          progress.clear();
           spdlog::warn("{}: {}", item.video_name, e.what());
           append_line(failed_file, item.video_name + "\t" + one_line(e.what()));
         }
+        progress.update(++finished, summary.clips, elapsed());
       }
     }
   }
-  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  progress.finish();
+  summary.seconds = elapsed();
   return summary;
 }
 
