@@ -111,10 +111,7 @@ int run(int argc, char** argv) {
     else throw slt::UserError("--cfg takes job, hydra or all, not '" + what + "'");
     return 0;
   }
-  auto missing = slt::missing_keys(job);
-  if (!missing.empty())
-    throw slt::ConfigError("missing mandatory value" + std::string(missing.size() > 1 ? "s" : "") + ": " +
-                           slt::join(missing) + " (set it on the command line, e.g. " + missing.front() + "=...)");
+  slt::require_no_missing_keys(job);
   const std::string cluster = job.require<std::string>("launcher.cluster");
   if (cluster != "local" && !job.get<int64_t>("shard"))
     throw slt::UserError("launcher.cluster=" + cluster +

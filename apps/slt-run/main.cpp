@@ -135,14 +135,7 @@ int run(int argc, char** argv) {
     return 0;
   }
 
-  for (const auto& run : runs) {
-    slt::ConfigNode job = run.job_config();
-    auto missing = slt::missing_keys(job);
-    if (!missing.empty())
-      throw slt::ConfigError("missing mandatory value" + std::string(missing.size() > 1 ? "s" : "") +
-                             ": " + slt::join(missing) + " (set it on the command line, e.g. " +
-                             missing.front() + "=...)");
-  }
+  for (const auto& run : runs) slt::require_no_missing_keys(run.job_config());
   int failed = 0;
   for (size_t i = 0; i < runs.size(); ++i) {
     slt::ConfigNode job = runs[i].job_config();

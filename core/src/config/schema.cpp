@@ -181,4 +181,11 @@ std::vector<std::string> missing_keys(const ConfigNode& node, const std::string&
   return keys;
 }
 
+void require_no_missing_keys(const ConfigNode& node) {
+  auto missing = missing_keys(node);
+  if (missing.empty()) return;
+  throw ConfigError("missing mandatory value" + std::string(missing.size() > 1 ? "s" : "") + ": " + join(missing) +
+                    " (set it on the command line, e.g. " + missing.front() + "=...)");
+}
+
 }  // namespace slt

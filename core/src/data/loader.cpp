@@ -31,6 +31,10 @@ std::shared_ptr<FeatureDataset> open_dataset(const ConfigNode& job, const fs::pa
   return Registry::global().create<FeatureDataset>(kinds::kDataset, choose_dataset(job, folder), job.at("data"), context);
 }
 
+Batch to_device(const FeatureBatch& batch, const at::Device& device) {
+  return {batch.features.to(device), batch.attention_mask.to(device), batch.labels.to(device)};
+}
+
 std::vector<std::shared_ptr<FeatureDataset>> open_split_datasets(const ConfigNode& run_config, const std::string& split) {
   std::vector<std::string> dirs;
   if (split == "train") {

@@ -76,7 +76,9 @@ std::vector<std::string> Registry::names(const std::string& kind) const {
   return out;
 }
 
-std::string Registry::choose(const std::string& kind, const ClaimQuery& query, const std::string& what) const {
+std::string Registry::choose(const std::string& kind, const std::optional<std::string>& named, const ClaimQuery& query,
+                             const std::string& what) const {
+  if (named) return get(kind, *named).name;
   std::string best;
   int best_score = 0;
   std::vector<std::string> tied;

@@ -24,27 +24,20 @@ std::optional<fs::path> find_model_folder(const ConfigNode& job) {
 }
 
 std::string choose_model(const ConfigNode& job) {
-  const Registry& registry = Registry::global();
-  if (auto arch = job.get<std::string>("model.arch")) {
-    registry.get(kinds::kModel, *arch);  // an unknown name lists the registered ones
-    return *arch;
-  }
   ClaimQuery query;
   query.name = job.get_or<std::string>("model.name_or_path", "");
-  query.path = find_model_folder(job).value_or(fs::path());
+  auto arch = job.get<std::string>("model.arch");
+  if (!arch) query.path = find_model_folder(job).value_or(fs::path());  // claims look into the folder
   query.run = &job;
-  return registry.choose(kinds::kModel, query, "model.name_or_path='" + query.name + "' (set model.arch=NAME)");
+  return Registry::global().choose(kinds::kModel, arch, query,
+                                   "model.name_or_path='" + query.name + "' (set model.arch=NAME)");
 }
 
 std::string choose_tokenizer(const fs::path& folder, const std::string& kind) {
-  if (!kind.empty()) {
-    Registry::global().get(kinds::kTokenizer, kind);
-    return kind;
-  }
   ClaimQuery query;
   query.path = folder;
-  return Registry::global().choose(kinds::kTokenizer, query,
-                                   "the tokenizer files in '" + folder.string() + "' (set model.tokenizer=NAME)");
+  return Registry::global().choose(kinds::kTokenizer, kind.empty() ? std::nullopt : std::optional<std::string>(kind),
+                                   query, "the tokenizer files in '" + folder.string() + "' (set model.tokenizer=NAME)");
 }
 
 std::shared_ptr<Tokenizer> open_tokenizer(const fs::path& folder, const std::string& kind, bool lower_case) {
@@ -53,23 +46,31 @@ std::shared_ptr<Tokenizer> open_tokenizer(const fs::path& folder, const std::str
 }
 
 std::string choose_dataset(const ConfigNode& job, const fs::path& folder) {
-  if (auto name = job.get<std::string>("data.dataset")) {
-    Registry::global().get(kinds::kDataset, *name);
-    return *name;
-  }
   ClaimQuery query;
   query.path = folder;
   query.run = &job;
-  return Registry::global().choose(kinds::kDataset, query, "the data folder '" + folder.string() + "' (set data.dataset=NAME)");
+  return Registry::global().choose(kinds::kDataset, job.get<std::string>("data.dataset"), query,
+                                   "the data folder '" + folder.string() + "' (set data.dataset=NAME)");
 }
 
-std::shared_ptr<Seq2SeqModel> open_model(const ConfigNode& job, ComponentContext context) {
-  std::string name = choose_model(job);
-  context.model_folder = resolve_model_folder(job.require<std::string>("model.name_or_path"));
+namespace {
+
+// The model component `name` from the job's `model` section, with `context`
+// completed from the job; `folder` is model.name_or_path already resolved.
+std::shared_ptr<Seq2SeqModel> build_model(const ConfigNode& job, const std::string& name, const fs::path& folder,
+                                          ComponentContext context) {
+  context.model_folder = folder;
   if (!context.label_smoothing) context.label_smoothing = job.get<double>("criterion.label_smoothing");
   context.seed = static_cast<uint64_t>(job.get_or<int64_t>("common.seed", 0));
   context.debug = job.get_or<bool>("debug", false);
   return Registry::global().create<Seq2SeqModel>(kinds::kModel, name, job.at("model"), context);
+}
+
+}  // namespace
+
+std::shared_ptr<Seq2SeqModel> open_model(const ConfigNode& job, ComponentContext context) {
+  std::string name = choose_model(job);
+  return build_model(job, name, resolve_model_folder(job.require<std::string>("model.name_or_path")), std::move(context));
 }
 
 ModelBundle create_model_and_tokenizer(const ConfigNode& job, const fs::path& tokenizer_folder,
@@ -83,7 +84,7 @@ ModelBundle create_model_and_tokenizer(const ConfigNode& job, const fs::path& to
   ComponentContext context;
   context.tokenizer = bundle.tokenizer;
   context.device = device;
-  bundle.model = open_model(job, context);
+  bundle.model = build_model(job, bundle.kind, model_folder, context);
   SearchOptions options;
   options.num_beams = job.get<int64_t>("model.num_beams");
   options.max_length = job.get<int64_t>("data.max_target_positions");

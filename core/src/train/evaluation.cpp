@@ -38,7 +38,7 @@ Evaluation evaluate(const ModelBundle& bundle, FeatureLoader& loader, const std:
   FeatureBatch batch;
   size_t samples_seen = 0, batches = 0;
   while (loader.next(batch)) {
-    Batch b{batch.features.to(options.device), batch.attention_mask.to(options.device), batch.labels.to(options.device)};
+    Batch b = to_device(batch, options.device);
     std::vector<Translation> generated;
     {
       AutocastScope autocast(options.precision, options.device);

@@ -140,10 +140,6 @@ class Engine {
     return loader;
   }
 
-  slt::Batch to_device(const FeatureBatch& batch) const {
-    return {batch.features.to(device_), batch.attention_mask.to(device_), batch.labels.to(device_)};
-  }
-
   // ---- evaluation ----------------------------------------------------------
 
   const metrics::Truecaser* truecaser() {
@@ -362,7 +358,7 @@ class Engine {
           lr = schedule.at(static_cast<double>(step) / static_cast<double>(batches_per_epoch) + static_cast<double>(epoch));
           set_learning_rate(lr);
         }
-        slt::Batch b = to_device(batch);
+        slt::Batch b = to_device(batch, device_);
         ModelOutput out;
         {
           AutocastScope autocast(precision_, device_);

@@ -67,20 +67,16 @@ bool ClipStream::decode_one() {
 
 bool ClipStream::next(Clip& clip) {
   if (done_) return false;
-  ClipWindow window;
-  while (true) {
-    const int64_t start = next_window_ * options_.stride() * options_.sampling_rate;
-    if (end_of_video_) {
-      if (start >= decoded_) {
-        done_ = true;
-        return false;
-      }
-      window = window_at(next_window_, reader_.info().fps, options_, decoded_ - 1);
-      break;
+  // Decode until the window cannot change any more, or the video ends (then
+  // the last frame is known and the window is computed with its clamp).
+  ClipWindow window = window_at(next_window_, reader_.info().fps, options_, std::nullopt);
+  while (!end_of_video_ && !window_is_final(window, decoded_)) decode_one();
+  if (end_of_video_) {
+    if (next_window_ * options_.stride() * options_.sampling_rate >= decoded_) {  // the stop rule: start past the end
+      done_ = true;
+      return false;
     }
-    window = window_at(next_window_, reader_.info().fps, options_, std::nullopt);
-    if (window_is_final(window, decoded_)) break;
-    decode_one();
+    window = window_at(next_window_, reader_.info().fps, options_, decoded_ - 1);
   }
   // The last window is the first that reaches past the last frame.
   if (end_of_video_ && window.end_idx >= static_cast<double>(decoded_)) done_ = true;

@@ -52,6 +52,13 @@ struct VideoReader::Impl {
     avformat_close_input(&format);
   }
 
+  // The next decoded frame into `frame`; false (then always) at the end.
+  bool decode_next() {
+    if (finished) return false;
+    finished = !receive();
+    return !finished;
+  }
+
   // The decoder's next frame into `frame`; false at the end of the stream.
   bool receive() {
     while (true) {
@@ -115,23 +122,14 @@ VideoReader::~VideoReader() = default;
 const VideoInfo& VideoReader::info() const { return impl_->info; }
 
 bool VideoReader::skip() {
-  Impl& d = *impl_;
-  if (d.finished) return false;
-  if (!d.receive()) {
-    d.finished = true;
-    return false;
-  }
-  av_frame_unref(d.frame);
+  if (!impl_->decode_next()) return false;
+  av_frame_unref(impl_->frame);
   return true;
 }
 
 bool VideoReader::next(RgbFrame& out) {
   Impl& d = *impl_;
-  if (d.finished) return false;
-  if (!d.receive()) {
-    d.finished = true;
-    return false;
-  }
+  if (!d.decode_next()) return false;
   const int w = d.frame->width, h = d.frame->height;
   // PyAV's to_rgb(): same size, SWS_BILINEAR, libswscale's default matrix.
   d.scaler = sws_getCachedContext(d.scaler, w, h, static_cast<AVPixelFormat>(d.frame->format), w, h, AV_PIX_FMT_RGB24,

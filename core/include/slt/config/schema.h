@@ -64,5 +64,7 @@ class ConfigSchema {
 
 // "optim.lr" style key names of `missing` values under `node`, in order.
 std::vector<std::string> missing_keys(const ConfigNode& node, const std::string& prefix = "");
+// ConfigError listing every missing value and how to set one (before a job runs).
+void require_no_missing_keys(const ConfigNode& node);
 
 }  // namespace slt

@@ -13,6 +13,7 @@
 
 #include "slt/config/config.h"
 #include "slt/data/dataset.h"
+#include "slt/model/model.h"
 
 namespace slt {
 
@@ -38,6 +39,9 @@ struct FeatureBatch {
   std::vector<int64_t> indices;          // positions in the concatenated dataset
   std::vector<std::string> feature_ids;
 };
+
+// The batch as a model takes it, on `device`.
+Batch to_device(const FeatureBatch& batch, const at::Device& device);
 
 struct LoaderOptions {
   int64_t batch_size = 1;

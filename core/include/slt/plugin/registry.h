@@ -114,9 +114,12 @@ class Registry {
   std::vector<const ComponentInfo*> list(const std::string& kind = "") const;
   std::vector<std::string> names(const std::string& kind) const;
 
-  // The registered component of `kind` with the highest claim on `query`;
-  // throws UserError naming the candidates when none claims it.
-  std::string choose(const std::string& kind, const ClaimQuery& query, const std::string& what) const;
+  // `named` when the config names the component (checked: an unknown name
+  // lists the registered ones), else the registered component of `kind` with
+  // the highest claim on `query`; throws UserError naming the candidates when
+  // none claims it.
+  std::string choose(const std::string& kind, const std::optional<std::string>& named, const ClaimQuery& query,
+                     const std::string& what) const;
 
   // The section `name` receives: `section` (may be null) with the schema's
   // defaults filled in where a key is absent or null, validated against the
