@@ -14,6 +14,8 @@ extern "C" {
 #include <libavutil/md5.h>
 }
 
+#include <sys/stat.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -170,4 +172,8 @@ TEST_CASE("an unreadable video is an error naming the file", "[video]") {
   fs::path bad = dir.write("bad.mp4", "not a video at all");
   CHECK_THROWS_WITH(slt::video::VideoReader(bad), Catch::Contains("bad.mp4"));
   CHECK_THROWS_AS(slt::video::VideoReader(dir.path() / "missing.mp4"), slt::video::VideoError);
+  CHECK_THROWS_WITH(slt::video::VideoReader(dir.path()), Catch::Contains("not a regular file"));
+  fs::path fifo = dir.path() / "fifo.mp4";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  CHECK_THROWS_WITH(slt::video::VideoReader(fifo), Catch::Contains("fifo.mp4") && Catch::Contains("not a regular file"));
 }

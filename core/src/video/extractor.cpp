@@ -180,7 +180,8 @@ SamplingOptions sampling_options(const ConfigNode& job) {
 std::vector<ManifestItem> read_extraction_manifest(const fs::path& data_dir, const std::string& split) {
   fs::path manifest = data_dir / "manifests" / (split + ".tsv");
   std::ifstream in(manifest);
-  if (!in) throw UserError("cannot open the manifest '" + manifest.string() + "' (data_dir/manifests/<split>.tsv)");
+  if (!in || !fs::is_regular_file(manifest))
+    throw UserError("cannot open the manifest '" + manifest.string() + "' (data_dir/manifests/<split>.tsv, a file)");
   std::vector<ManifestItem> items;
   std::string line;
   for (size_t number = 1; std::getline(in, line); ++number) {
@@ -194,6 +195,7 @@ std::vector<ManifestItem> read_extraction_manifest(const fs::path& data_dir, con
     std::string video = std::string(trim(fields[0]));
     items.push_back({video, fs::path(video).stem().string()});
   }
+  if (items.empty()) throw UserError("the manifest '" + manifest.string() + "' lists no videos");
   return items;
 }
 

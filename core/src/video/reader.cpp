@@ -10,6 +10,8 @@ extern "C" {
 
 #include <cstring>
 
+namespace fs = std::filesystem;
+
 namespace slt::video {
 
 namespace {
@@ -89,6 +91,8 @@ struct VideoReader::Impl {
 VideoReader::VideoReader(const std::filesystem::path& path, int threads) : impl_(std::make_unique<Impl>()) {
   Impl& d = *impl_;
   d.path = path;
+  // A FIFO or device would block the demuxer forever; a folder is no video.
+  if (std::error_code ec; fs::exists(path, ec) && !fs::is_regular_file(path, ec)) d.fail("not a regular file", 0);
   if (int code = avformat_open_input(&d.format, path.c_str(), nullptr, nullptr); code < 0) d.fail("cannot open", code);
   if (int code = avformat_find_stream_info(d.format, nullptr); code < 0) d.fail("no stream information", code);
   // PyAV's container.decode(video=0): the first video stream.
