@@ -2,6 +2,8 @@
 //   slt-data feature-lengths --manifest M.tsv --data-dir FEATURES --output-dir OUT [--num-procs N]
 //   slt-data video-durations --manifest M.tsv --data-dir VIDEOS --output PATH [--num-procs N]
 //   slt-data train-tokenizer --tsv-file A.tsv [B.tsv ...] --output-dir OUT --vocab-size N
+//   slt-data feature-stats --manifest M.tsv --data-dir FEATURES --output STATS.pt
+//   slt-data synthsign --output-dir OUT [--train N --val N --test N --seed S --fps F --threads T]
 //   slt-data synthetic --sentences FILE --output-dir OUT [--dim D --frames T --train-copies N]
 //                            [--vocab-type unigram|bpe|char|word] [--column caption] [--lowercase]
 #include <ATen/ATen.h>
@@ -24,6 +26,8 @@
 #include "slt/runtime/log.h"
 #include "slt/io/tensor_io.h"
 #include "slt/text/text.h"
+#include "slt/data/feature_stats.h"
+#include "slt/synthsign/corpus.h"
 #include "slt/video/ffmpeg.h"
 #include "spm_client.h"
 
@@ -312,6 +316,62 @@ int synthetic(const std::vector<std::string>& args) {
   return 0;
 }
 
+// scripts-style statistics for data.feature_stats: per-dimension mean and std
+// over every frame of a split's features.
+int feature_stats(const std::vector<std::string>& args) {
+  po::options_description options("slt-data feature-stats");
+  options.add_options()("manifest", po::value<std::string>()->required(), "manifest (training split): video_name first")(
+      "data-dir", po::value<std::string>()->required(), "features folder: <first 5 chars>/<name>.pt")(
+      "output", po::value<std::string>()->required(), "the .pt to write ({\"mean\": [D], \"std\": [D]})");
+  auto vm = parse(options, args);
+  const fs::path manifest = vm["manifest"].as<std::string>(), data_dir = vm["data-dir"].as<std::string>();
+  std::vector<fs::path> files;
+  auto in = open_input(manifest.string());
+  std::string line;
+  while (std::getline(in, line)) {
+    line = slt::trim(line);
+    if (line.empty()) continue;
+    std::string name = slt::split(line, '\t')[0];
+    if (size_t pos = name.find(".mp4"); pos != std::string::npos) name.replace(pos, 4, ".pt");
+    files.push_back(data_dir / name.substr(0, 5) / name);
+  }
+  const slt::FeatureStats stats = slt::compute_feature_stats(files);
+  const fs::path output = vm["output"].as<std::string>();
+  if (output.has_parent_path()) fs::create_directories(output.parent_path());
+  stats.save(output);
+  spdlog::info("wrote {} ({}-dimensional mean and std of {} files); train with data.feature_stats={}", output.string(),
+               stats.dim(), files.size(), output.string());
+  return 0;
+}
+
+// A generated sign-language video corpus in the reference layout (slt/synthsign/corpus.h).
+int synthsign(const std::vector<std::string>& args) {
+  po::options_description options("slt-data synthsign");
+  options.add_options()("output-dir", po::value<std::string>()->required(), "dataset folder (manifests/, videos/)")(
+      "train", po::value<int64_t>()->default_value(400), "training videos")(
+      "val", po::value<int64_t>()->default_value(50), "validation videos")(
+      "test", po::value<int64_t>()->default_value(50), "test videos")(
+      "seed", po::value<uint64_t>()->default_value(0), "sentences and looks are a function of the seed")(
+      "fps", po::value<int>()->default_value(25), "frames per second")(
+      "threads", po::value<int>()->default_value(0), "videos made side by side (0: every core)");
+  auto vm = parse(options, args);
+  slt::synthsign::CorpusOptions corpus;
+  corpus.output = vm["output-dir"].as<std::string>();
+  corpus.train = vm["train"].as<int64_t>();
+  corpus.val = vm["val"].as<int64_t>();
+  corpus.test = vm["test"].as<int64_t>();
+  corpus.seed = vm["seed"].as<uint64_t>();
+  corpus.fps = vm["fps"].as<int>();
+  corpus.threads = vm["threads"].as<int>();
+  const auto summary = slt::synthsign::write_corpus(corpus);
+  if (summary.complete_before)
+    spdlog::info("SynthSign: {} is complete already (synthsign.json matches); nothing to do", corpus.output.string());
+  else
+    spdlog::info("SynthSign: {} videos written, {} kept from an earlier run, {} frames; manifests in {}",
+                 summary.written, summary.reused, summary.frames, (corpus.output / "manifests").string());
+  return 0;
+}
+
 int run(int argc, char** argv) {
   const std::string usage =
       "Usage: slt-data COMMAND [options]\n"
@@ -319,6 +379,8 @@ int run(int argc, char** argv) {
       "  feature-lengths   write <split>_features.tsv with each features file's length\n"
       "  video-durations   turn 'video_name start end caption' into 'video_name duration caption'\n"
       "  train-tokenizer   train sentencepiece.model + dictionary.txt (fairseq_spm) on manifest labels\n"
+      "  feature-stats     per-dimension mean/std of a split's features (data.feature_stats)\n"
+      "  synthsign         generate SynthSign, a sign-language video corpus (manifests + H.264 videos)\n"
       "  synthetic         write a small learnable features dataset (smoke tests, benchmarks)\n"
       "Run 'slt-data COMMAND --help' for its options.\n";
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
@@ -331,6 +393,8 @@ int run(int argc, char** argv) {
   if (command == "video-durations") return video_durations(args);
   if (command == "train-tokenizer") return train_tokenizer(args);
   if (command == "synthetic") return synthetic(args);
+  if (command == "synthsign") return synthsign(args);
+  if (command == "feature-stats") return feature_stats(args);
   throw slt::UserError("unknown command '" + command + "'\n" + usage);
 }
 

@@ -2,6 +2,7 @@
 // feature extraction does it, Hydra-style:
 //   slt-extract data_dir=D output_dir=F model_name=hiera_base_128x224 pretrained_model_path=W \
 //       split=test launcher.cluster=local [launcher.workers=2] [shard=K] [model.embed_dim=...]
+//   slt-extract --init-weights W.pth [--seed S] model_name=... [model.*=...]   (a random encoder)
 #include <spdlog/spdlog.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -73,7 +74,11 @@ int run(int argc, char** argv) {
       "config-dir", po::value(&config_dirs)->composing(), "extra folder searched for configs (repeatable)")(
       "cfg", po::value<std::string>(), "print the composed config and exit: job, hydra or all")(
       "plugin-path", po::value(&plugin_paths)->composing(), "folder searched first for plugins (repeatable)")(
-      "log-level", po::value<std::string>()->default_value("info"), "trace, debug, info, warn or error");
+      "log-level", po::value<std::string>()->default_value("info"), "trace, debug, info, warn or error")(
+      "init-weights", po::value<std::string>(),
+      "write a randomly initialised encoder (model_name, model.*; model.init chooses how) to this checkpoint and "
+      "exit, for demos and benchmarks without pretrained weights")(
+      "seed", po::value<uint64_t>()->default_value(0), "seed of --init-weights");
   po::options_description hidden;
   hidden.add_options()("overrides", po::value(&overrides)->composing());
   po::positional_options_description positional;
@@ -109,6 +114,13 @@ int run(int argc, char** argv) {
     else if (what == "hydra") std::cout << composed.config.at("hydra")->to_yaml();
     else if (what == "all") std::cout << composed.config.to_yaml();
     else throw slt::UserError("--cfg takes job, hydra or all, not '" + what + "'");
+    return 0;
+  }
+  if (vm.count("init-weights")) {
+    const std::string path = vm["init-weights"].as<std::string>();
+    slt::video::write_initial_weights(job, path, vm["seed"].as<uint64_t>());
+    spdlog::info("wrote a randomly initialised {} (seed {}) to {}", job.require<std::string>("model_name"),
+                 vm["seed"].as<uint64_t>(), path);
     return 0;
   }
   slt::require_no_missing_keys(job);

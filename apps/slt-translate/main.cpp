@@ -2,9 +2,11 @@
 //   slt-translate --model PATH [--tokenizer PATH] [--beams N] [--max-length N]
 //                 [--device cpu|cuda] [--ids] [--json] INPUT.pt...
 //   slt-translate --model PATH --extractor SIGNHIERA.pth model_name=NAME [extraction keys] VIDEO.mp4...
+//   slt-translate --model RUN_DIR VIDEO.mp4...   (the run records the extractor its features came from)
 // PATH is a Hugging Face model folder, an slt run folder (config.yaml +
 // best_model.pth) or a checkpoint file inside one.
 #include <ATen/ATen.h>
+#include <spdlog/spdlog.h>
 #include <torch/nn/module.h>
 
 #include <boost/program_options.hpp>
@@ -27,6 +29,8 @@
 #include "slt/runtime/components.h"
 #include "slt/config/overrides.h"
 #include "slt/model/video_encoder.h"
+#include "slt/data/feature_stats.h"
+#include "slt/data/loader.h"
 #include "slt/video/extractor.h"
 
 namespace fs = std::filesystem;
@@ -37,7 +41,7 @@ namespace {
 // The model, tokenizer and search of PATH, built as slt-run builds them;
 // `search` overrides the run's model.num_beams / data.max_target_positions.
 slt::ModelBundle load(const fs::path& path, const std::string& tokenizer_override, const slt::SearchOptions& search,
-                      const std::string& device) {
+                      const std::string& device, std::shared_ptr<const slt::FeatureStats>* normalize) {
   slt::ConfigNode config;
   fs::path checkpoint;
   if (fs::is_directory(path) && fs::exists(path / "config.json")) {  // Hugging Face folder: its model_type decides
@@ -51,6 +55,7 @@ slt::ModelBundle load(const fs::path& path, const std::string& tokenizer_overrid
       throw slt::UserError("'" + path.string() + "' is neither a Hugging Face folder (config.json) nor an slt run (config.yaml next to the checkpoint)");
     if (!fs::exists(checkpoint)) throw slt::UserError("no checkpoint '" + checkpoint.string() + "'");
     config = slt::load_yaml_file((run_dir / "config.yaml").string());
+    *normalize = slt::feature_normalization(config);  // as the run trained on them
   }
   if (search.num_beams) config.set("model.num_beams", *search.num_beams);
   if (search.max_length) config.set("data.max_target_positions", *search.max_length);
@@ -122,12 +127,21 @@ int run(int argc, char** argv) {
   slt::SearchOptions search;
   if (vm.count("beams")) search.num_beams = vm["beams"].as<int64_t>();
   if (vm.count("max-length")) search.max_length = vm["max-length"].as<int64_t>();
-  slt::ModelBundle bundle = load(vm["model"].as<std::string>(), vm["tokenizer"].as<std::string>(), search, device_name);
+  std::shared_ptr<const slt::FeatureStats> normalize;
+  slt::ModelBundle bundle =
+      load(vm["model"].as<std::string>(), vm["tokenizer"].as<std::string>(), search, device_name, &normalize);
   bundle.model->module().to(device);
   std::shared_ptr<slt::VideoEncoder> encoder;
   slt::ConfigNode extraction;
+  const fs::path model_path = vm["model"].as<std::string>();
+  const fs::path recorded = (fs::is_directory(model_path) ? model_path : model_path.parent_path()) / slt::video::kExtractorRecord;
   if (vm.count("extractor")) {
     extraction = extraction_job(vm["extractor"].as<std::string>(), assignments);
+  } else if (fs::is_regular_file(recorded) && std::any_of(files.begin(), files.end(), [](const std::string& f) { return is_video(f); })) {
+    extraction = slt::video::read_extractor_record(recorded);  // the extractor the run was trained on
+    spdlog::debug("videos go through the extractor recorded in {}", recorded.string());
+  }
+  if (extraction.is_map()) {
     encoder = slt::video::open_video_encoder(extraction);
     encoder->module().to(device);
   }
@@ -136,7 +150,8 @@ int run(int argc, char** argv) {
     at::Tensor features;
     if (is_video(file)) {
       if (!encoder)
-        throw slt::UserError("'" + input + "' is a video: give the feature extractor with --extractor SIGNHIERA.pth "
+        throw slt::UserError("'" + input + "' is a video and the model records no extractor.yaml: give the feature "
+                             "extractor with --extractor SIGNHIERA.pth "
                              "model_name=NAME (and the model.* keys it was built with)");
       at::InferenceMode inference;
       features = slt::video::extract_video_features(*encoder, file, slt::video::sampling_options(extraction),
@@ -149,6 +164,7 @@ int run(int argc, char** argv) {
       throw slt::UserError("'" + input + "': slt-translate reads features .pt files and videos (.mp4, .mov, .mkv, ...)");
     }
     if (features.dim() != 2) throw slt::UserError("'" + input + "' is not a [frames, feature_dim] tensor");
+    if (normalize) features = normalize->apply(features.cpu(), input);
     features = features.unsqueeze(0).to(device);
     auto mask = at::ones({1, features.size(1)}, at::TensorOptions().device(device));
     slt::Translation best = bundle.search->translate(*bundle.model, features, mask).at(0);

@@ -467,11 +467,16 @@ TEST_CASE("a fresh run refuses a folder with an earlier run's results unless tol
 
 TEST_CASE("slt-translate turns a video into text through a feature extractor and a translation model", "[engine][extract]") {
   ToyData toy(64);  // the pipeline fixture's tiny SignHiera gives 64-d features
+  const fs::path hiera = fs::path(SLT_FIXTURES_DIR) / "hiera";
+  // As slt-extract leaves it next to the features it wrote: the run keeps a copy.
+  std::ofstream(toy.data / "features" / "extractor.yaml")
+      << "model_name: hiera_base_16x224\npretrained_model_path: " << (hiera / "pipeline" / "tiny16x224.pth").string()
+      << "\nnum_frames: 16\nmodel:\n  embed_dim: 8\n  num_classes: 5\n  stages: [1, 1, 1, 1]\n";
   fs::path run = toy.dir.path() / "run";
   auto trained = run_command(toy.tarres(run) + "model.feature_dim=64 optim.epochs=1");
   INFO(trained.output);
   REQUIRE(trained.exit_code == 0);
-  const fs::path hiera = fs::path(SLT_FIXTURES_DIR) / "hiera";
+  CHECK(fs::exists(run / "extractor.yaml"));
   const std::string video = (hiera / "DATASET" / "videos" / "00000" / "0000002-mandel-25fps-4s00.mp4").string();
   const std::string model = std::string(SLT_TRANSLATE_EXE) + " --json --model " + (run / "checkpoint-00000.pth").string();
   auto translated = run_command(model + " --extractor " + (hiera / "pipeline" / "tiny16x224.pth").string() +
@@ -482,7 +487,60 @@ TEST_CASE("slt-translate turns a video into text through a feature extractor and
   auto line = nlohmann::json::parse(translated.output.substr(translated.output.find('{')));
   CHECK(line["input"].get<std::string>() == video);
   CHECK(line["ids"].size() >= 2);  // a hypothesis, at least one token and EOS
+  // The run folder's extractor.yaml stands in for --extractor and its keys.
+  auto recorded = run_command(model + " " + video);
+  INFO(recorded.output);
+  REQUIRE(recorded.exit_code == 0);
+  CHECK(nlohmann::json::parse(recorded.output.substr(recorded.output.find('{')))["text"] == line["text"]);
+  fs::remove(run / "extractor.yaml");
   auto without = run_command(model + " " + video);
   CHECK(without.exit_code == 2);
   CHECK_THAT(without.output, Catch::Contains("--extractor"));
+}
+
+TEST_CASE("data.feature_stats normalises features for training, evaluation and slt-translate", "[engine]") {
+  ToyData toy;
+  const fs::path stats = toy.dir.path() / "stats.pt";
+  auto made = run_command(kData + "feature-stats --manifest " + (toy.data / "manifests" / "train_features.tsv").string() +
+                          " --data-dir " + (toy.data / "features" / "0").string() + " --output " + stats.string());
+  INFO(made.output);
+  REQUIRE(made.exit_code == 0);
+  // PyTorch computes the same statistics over every training frame.
+  auto python = run_command("/usr/bin/python3 " + std::string(SLT_TESTS_DIR) + "/python/feature_stats_oracle.py " +
+                            stats.string() + " " + (toy.data / "manifests" / "train_features.tsv").string() + " " +
+                            (toy.data / "features" / "0").string());
+  INFO(python.output);
+  CHECK_THAT(python.output, Catch::Contains("ok"));
+
+  fs::path run = toy.dir.path() / "run";
+  auto r = run_command(toy.tarres(run) + "optim.epochs=20 data.feature_stats=" + stats.string());
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK(best_val_bleu4(run) >= 50);
+  CHECK_THAT(read_file(run / "config.yaml"), Catch::Contains("feature_stats: " + stats.string()));
+  // slt-translate normalises as the run did: the evaluation's sentence for the first test item.
+  std::ifstream manifest(toy.data / "manifests" / "test_features.tsv");
+  std::string first;
+  std::getline(manifest, first);
+  std::string name = first.substr(0, first.find(".mp4"));
+  fs::path features = toy.data / "features" / "0" / name.substr(0, 5) / (name + ".pt");
+  auto translated = run_command(std::string(SLT_TRANSLATE_EXE) + " --model " + run.string() + " " + features.string());
+  INFO(translated.output);
+  REQUIRE(translated.exit_code == 0);
+  std::istringstream outputs(read_file(run / "test_outputs.tsv"));
+  std::string header, row;
+  std::getline(outputs, header);
+  std::getline(outputs, row);
+  // (The evaluation truecases the lower-cased model's output; slt-translate does not.)
+  auto lower = [](std::string text) {
+    for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return text;
+  };
+  CHECK(lower(translated.output) == lower(row.substr(0, row.find('\t')) + "\n"));
+
+  // Statistics of another width, or no file: clear errors naming them.
+  auto wrong = run_command(toy.tarres(toy.dir.path() / "wrong") + "optim.epochs=1 data.feature_stats=" +
+                           (toy.dir.path() / "absent.pt").string());
+  CHECK(wrong.exit_code == 2);
+  CHECK_THAT(wrong.output, Catch::Contains("absent.pt"));
 }

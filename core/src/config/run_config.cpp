@@ -95,6 +95,10 @@ ConfigSchema build_run_schema() {
   // data
   s.add_required("data.train_data_dirs", V::String, "Comma-separated paths to train data directories");
   s.add_required("data.val_data_dir", V::String, "Path to validation data directory");
+  s.add_implicit("data.feature_stats", V::String,
+                 "Per-dimension mean and std (.pt from `slt-data feature-stats`) that input features are normalised "
+                 "with in training, evaluation and slt-translate, as fairseq's global CMVN; null: features as they "
+                 "are, as the reference (slt addition)");
   s.add_selector("data.dataset",
                  "Dataset component for every data folder; null: the one that claims each folder (slt addition)");
   s.add("data.num_epochs_extracted", V::Int, 1,

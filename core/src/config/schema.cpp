@@ -43,7 +43,11 @@ ConfigSchema& ConfigSchema::add_required(std::string key, ValueType type, std::s
 }
 
 ConfigSchema& ConfigSchema::add_selector(std::string key, std::string help) {
-  add_optional(std::move(key), ValueType::String, nullptr, std::move(help));
+  return add_implicit(std::move(key), ValueType::String, std::move(help));
+}
+
+ConfigSchema& ConfigSchema::add_implicit(std::string key, ValueType type, std::string help) {
+  add_optional(std::move(key), type, nullptr, std::move(help));
   fields_.back().implicit = true;
   return *this;
 }

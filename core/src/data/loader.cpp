@@ -16,6 +16,7 @@
 #include "slt/errors.h"
 #include "slt/io/tensor_io.h"
 #include "slt/text/text.h"
+#include "slt/data/feature_stats.h"
 #include "slt/data/tokenizer.h"
 
 namespace fs = std::filesystem;
@@ -29,6 +30,12 @@ std::shared_ptr<FeatureDataset> open_dataset(const ConfigNode& job, const fs::pa
   context.seed = static_cast<uint64_t>(job.get_or<int64_t>("common.seed", 0));
   context.debug = job.get_or<bool>("debug", false);
   return Registry::global().create<FeatureDataset>(kinds::kDataset, choose_dataset(job, folder), job.at("data"), context);
+}
+
+std::shared_ptr<const FeatureStats> feature_normalization(const ConfigNode& job) {
+  auto path = job.get<std::string>("data.feature_stats");
+  if (!path || path->empty()) return nullptr;
+  return std::make_shared<const FeatureStats>(FeatureStats::load(*path));
 }
 
 Batch to_device(const FeatureBatch& batch, const at::Device& device) {
@@ -118,7 +125,7 @@ struct BatchPlan {
 };
 
 FeatureBatch assemble(const BatchPlan& plan, const std::function<void(size_t, float*)>& fill, BufferPool* pool,
-                      const Tokenizer* tokenizer, int64_t max_target_length) {
+                      const Tokenizer* tokenizer, int64_t max_target_length, const FeatureStats* normalize = nullptr) {
   FeatureBatch batch;
   const size_t n = plan.frames.size();
   if (n == 0) return batch;
@@ -135,6 +142,7 @@ FeatureBatch assemble(const BatchPlan& plan, const std::function<void(size_t, fl
     // threads at once, would oversubscribe the OpenMP pool for tiny work.
     float* row = features + static_cast<int64_t>(i) * longest * plan.dim;
     fill(i, row);
+    if (normalize) normalize->apply(row, plan.frames[i], plan.dim, plan.feature_ids[i]);
     std::memset(row + plan.frames[i] * plan.dim, 0, sizeof(float) * (longest - plan.frames[i]) * plan.dim);
     std::fill(mask + i * longest, mask + i * longest + plan.frames[i], 1.0f);
     std::fill(mask + i * longest + plan.frames[i], mask + (i + 1) * longest, 0.0f);
@@ -263,7 +271,7 @@ void FeatureLoader::start_epoch(int64_t epoch, size_t skip_batches) {
       }
     }
     return assemble(plan, [&](size_t i, float* row) { sources[i].read(row); }, pool_.get(), tokenizer_.get(),
-                    options_.max_target_length);
+                    options_.max_target_length, options_.normalize.get());
   };
   State* s = state_.get();
   for (int w = 0; w < workers; ++w) {

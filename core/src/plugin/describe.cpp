@@ -1,6 +1,7 @@
 #include "slt/plugin/describe.h"
 
 #include <algorithm>
+#include <tuple>
 
 #include "slt/errors.h"
 
@@ -62,6 +63,53 @@ std::string format_component(const ComponentInfo& info) {
       out += "      one of: " + allowed + "\n";
     }
     if (!field.help.empty()) out += "      " + field.help + "\n";
+  }
+  return out;
+}
+
+namespace {
+
+std::string markdown_cell(std::string text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '|') out += "\\|";
+    else if (c == '\n') out += ' ';
+    else out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string format_schema_markdown(const ConfigSchema& schema, const std::string& prefix) {
+  if (schema.fields().empty()) return "No keys.\n";
+  std::string out = "| key | type | default | meaning |\n| --- | --- | --- | --- |\n";
+  for (const auto& field : schema.fields()) {
+    std::string type = value_type_name(field.type);
+    if (field.nullable) type = "optional " + type;
+    std::string value = field.required() ? "required" : "`" + inline_value(field.default_value) + "`";
+    if (field.implicit) value += " (not printed until set)";
+    std::string help = field.help;
+    if (!field.allowed.empty()) {
+      std::string allowed;
+      for (const auto& a : field.allowed) allowed += (allowed.empty() ? "" : ", ") + ("`" + a + "`");
+      help += (help.empty() ? "" : "; ") + ("one of " + allowed);
+    }
+    out += "| `" + prefix + field.key + "` | " + type + " | " + markdown_cell(value) + " | " + markdown_cell(help) + " |\n";
+  }
+  return out;
+}
+
+std::string format_components_markdown(const Registry& registry) {
+  std::vector<const ComponentInfo*> components = registry.list();
+  std::sort(components.begin(), components.end(), [](const ComponentInfo* a, const ComponentInfo* b) {
+    return std::tie(a->kind, a->name) < std::tie(b->kind, b->name);
+  });
+  std::string out;
+  for (const ComponentInfo* info : components) {
+    const std::string section = config_section(info->kind);
+    out += "### " + info->kind + "." + info->name + "\n\n" + info->description + " (plugin `" + info->plugin_name +
+           "`). Keys under `" + section + ".`:\n\n" + format_schema_markdown(info->schema, section + ".") + "\n";
   }
   return out;
 }

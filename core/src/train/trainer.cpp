@@ -125,6 +125,9 @@ class Engine {
     return train_datasets_;
   }
 
+  std::shared_ptr<const FeatureStats> normalize_;  // data.feature_stats, read once
+  bool normalize_loaded_ = false;
+
   std::unique_ptr<FeatureLoader> make_loader(const std::string& split) {
     LoaderOptions options;
     bool train = split == "train";
@@ -134,6 +137,11 @@ class Engine {
     options.seed = static_cast<uint64_t>(job_.require<int64_t>("common.seed"));
     options.num_workers = static_cast<int>(std::clamp<int64_t>(job_.require<int64_t>("common.num_workers"), 0, 4));
     options.max_target_length = job_.require<int64_t>("data.max_target_positions");
+    if (!normalize_loaded_) {
+      normalize_ = feature_normalization(job_);
+      normalize_loaded_ = true;
+    }
+    options.normalize = normalize_;
     auto loader = std::make_unique<FeatureLoader>(train ? train_datasets() : open_split_datasets(job_, split),
                                                   bundle_.tokenizer, options);
     if (loader->size() == 0) throw UserError("the " + split + " split has no items (see the dataset messages above)");

@@ -169,6 +169,19 @@ std::shared_ptr<VideoEncoder> open_video_encoder(const ConfigNode& job) {
   return encoder;
 }
 
+void write_initial_weights(const ConfigNode& job, const fs::path& path, uint64_t seed) {
+  const std::string model_name = job.require<std::string>("model_name");
+  at::manual_seed(seed);
+  auto encoder = Registry::global().create<VideoEncoder>(kinds::kVideoEncoder, model_name, job.at("model"));
+  c10::impl::GenericDict state(c10::StringType::get(), c10::AnyType::get());
+  for (const auto& p : encoder->module().named_parameters()) state.insert(p.key(), p.value().detach());
+  for (const auto& b : encoder->module().named_buffers()) state.insert(b.key(), b.value().detach());
+  c10::impl::GenericDict checkpoint(c10::StringType::get(), c10::AnyType::get());
+  checkpoint.insert("model", state);
+  if (path.has_parent_path()) fs::create_directories(path.parent_path());
+  save_pt(path.string(), checkpoint);
+}
+
 SamplingOptions sampling_options(const ConfigNode& job) {
   SamplingOptions sampling;
   sampling.num_frames = job.require<int64_t>("num_frames");
@@ -205,6 +218,26 @@ int64_t count_shards(const ConfigNode& job) {
   return (static_cast<int64_t>(items.size()) + per_shard - 1) / per_shard;
 }
 
+// What turns a video into these features, for slt-translate (a copy of the
+// keys that matter; the weights path made absolute).
+void write_extractor_record(const ConfigNode& job, const fs::path& path) {
+  ConfigNode record = ConfigNode::map();
+  for (const char* key : {"model_name", "pretrained_model_path", "from_clip", "fp16", "num_frames", "sampling_rate",
+                          "target_fps", "max_batch_size", "video_backend", "model"})
+    record.set(key, *job.at(key));
+  record.set("pretrained_model_path", fs::absolute(job.require<std::string>("pretrained_model_path")).string());
+  const std::string text = "# slt-extract's encoder and sampling for the features in this folder\n" + record.to_yaml();
+  write_file_atomically(path.string(), text.data(), text.size());
+}
+
+ConfigNode read_extractor_record(const fs::path& path) {
+  ConfigNode job = extract_schema().defaults();
+  ConfigNode record = load_yaml_file(path.string());
+  for (const auto& [key, value] : record.items()) job.set(key, value);
+  validate_extract_job(job);
+  return job;
+}
+
 ExtractSummary run_extraction(const ConfigNode& job) {
   if (job.require<bool>("do_aug"))
     throw UserError("do_aug=true: slt-extract has no training augmentations yet; extract with do_aug=false");
@@ -231,6 +264,7 @@ ExtractSummary run_extraction(const ConfigNode& job) {
   const bool overwrite = job.require<bool>("overwrite");
   const fs::path failed_file = output_dir / ("failed_" + split + ".tsv");
   fs::create_directories(output_dir);
+  write_extractor_record(job, output_dir / kExtractorRecord);
 
   ExtractSummary summary;
   auto started = std::chrono::steady_clock::now();

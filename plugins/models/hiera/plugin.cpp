@@ -110,6 +110,11 @@ slt::ConfigSchema hiera_schema(int64_t clip_frames) {
   s.add("drop_path_rate", V::Float, 0.0, "Stochastic depth when training; feature extraction runs in eval mode without it");
   s.add("attention_block", V::Int, 0,
         "Query rows per block in global attention (0: as many as keep one block's scores within 64 MB); slt addition");
+  s.add("init", V::String, "reference",
+        "Initialisation when no checkpoint is loaded: reference (SignHiera.__init__, weights N(0, 0.02): random "
+        "features nearly linear in the pixels) or fan_in (weights N(0, 1/fan_in), spatial position embeddings "
+        "N(0, 0.5): non-linear, position-aware random features, as the demo uses); slt addition",
+        {"reference", "fan_in"});
   return s;
 }
 

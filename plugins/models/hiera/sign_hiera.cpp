@@ -49,6 +49,7 @@ HieraConfig HieraConfig::from_section(const ConfigNode& section) {
   c.patch_padding = int_list(section, "patch_padding");
   c.sep_pos_embed = section.require<bool>("sep_pos_embed");
   c.attention_block = section.require<int64_t>("attention_block");
+  c.init = section.get_or<std::string>("init", "reference");
   const size_t dims = c.input_size.size();
   if (dims != 3 || c.q_stride.size() != dims || c.mask_unit_size.size() != dims || c.patch_kernel.size() != dims ||
       c.patch_stride.size() != dims || c.patch_padding.size() != dims)
@@ -292,6 +293,41 @@ SignHieraImpl::SignHieraImpl(HieraConfig c) : config_(std::move(c)) {
   norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({embed_dim}).eps(1e-6)));
   auto head_module = register_module("head", std::make_shared<torch::nn::Module>("Head"));
   head = head_module->register_module("projection", torch::nn::Linear(embed_dim, config_.num_classes));
+  initialise();
+}
+
+// Pretrained weights replace this; it decides what a randomly initialised
+// encoder (demos, benchmarks) computes. `reference`: SignHiera.__init__
+// (trunc_normal_(std=0.02) cuts at +-2 absolute, 100 standard deviations, so a
+// plain normal draw is the same distribution); its blocks start close to the
+// identity and the pooled features are nearly linear in the pixels. `fan_in`:
+// every weight N(0, 1/fan_in), so each layer keeps its input's scale, and
+// spatial position embeddings large enough to make features depend on where
+// things are; the temporal ones stay small, or every time step would get its
+// own random offset.
+void SignHieraImpl::initialise() {
+  torch::NoGradGuard no_grad;
+  constexpr double kStd = 0.02, kBias = 0.02, kHeadScale = 0.001, kSpatialStd = 0.5;
+  const bool fan_in = config_.init == "fan_in";
+  auto weight_std = [&](const torch::Tensor& w) {
+    return fan_in ? 1.0 / std::sqrt(static_cast<double>(w.numel() / w.size(0))) : kStd;
+  };
+  for (auto& p : {pos_embed_spatial, pos_embed_temporal, pos_embed})
+    if (p.defined()) p.normal_(0, kStd);
+  if (fan_in && pos_embed_spatial.defined()) pos_embed_spatial.normal_(0, kSpatialStd);
+  for (const auto& m : modules(/*include_self=*/false)) {
+    if (auto* linear = m->as<torch::nn::LinearImpl>()) {
+      linear->weight.normal_(0, weight_std(linear->weight));
+      if (linear->bias.defined()) linear->bias.fill_(kBias);
+    } else if (auto* conv = m->as<torch::nn::Conv3dImpl>()) {
+      conv->weight.normal_(0, weight_std(conv->weight));
+    } else if (auto* layer_norm = m->as<torch::nn::LayerNormImpl>()) {
+      layer_norm->weight.fill_(1.0);
+      layer_norm->bias.fill_(kBias);
+    }
+  }
+  head->weight.mul_(kHeadScale);
+  head->bias.mul_(kHeadScale);
 }
 
 torch::Tensor SignHieraImpl::attention_mask(const torch::Tensor& padding) const {

@@ -22,6 +22,7 @@ struct HieraConfig {
   std::vector<int64_t> patch_kernel{3, 7, 7}, patch_stride{2, 4, 4}, patch_padding{1, 3, 3};
   bool sep_pos_embed = true;
   int64_t attention_block = 0;  // query rows per global-attention block (0: bounded by kScoreBudget)
+  std::string init = "reference";  // or "fan_in": see initialise()
 
   // From a component section (every key present: the schema fills them in).
   static HieraConfig from_section(const ConfigNode& section);
@@ -108,6 +109,7 @@ class SignHieraImpl : public torch::nn::Module {
   int64_t output_dim() const { return output_dim_; }
 
  private:
+  void initialise();
   // Blocks and intermediates without the pooled head.
   torch::Tensor run_blocks(const torch::Tensor& x, torch::Tensor attn_mask, std::vector<torch::Tensor>* intermediates);
 

@@ -41,6 +41,9 @@ class ConfigSchema {
   // An optional string naming a component (model.arch, data.dataset), null
   // by default and written out only when given.
   ConfigSchema& add_selector(std::string key, std::string help);
+  // An optional key, null by default and written out only when given: an slt
+  // addition that leaves the printed config of the reference's files unchanged.
+  ConfigSchema& add_implicit(std::string key, ValueType type, std::string help);
   // The same fields with "prefix." in front of every key.
   ConfigSchema prefixed(const std::string& prefix) const;
   // Copies every field of `other` whose key is not yet declared here.

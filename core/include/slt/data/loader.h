@@ -18,6 +18,7 @@
 namespace slt {
 
 class Tokenizer;
+struct FeatureStats;
 class BufferPool;  // recycles batch memory (loader.cpp)
 
 // The dataset of one folder: data.dataset, or the component claiming it,
@@ -51,7 +52,11 @@ struct LoaderOptions {
   int num_workers = 2;     // background threads; 0 loads on the caller's thread
   int64_t max_target_length = -1;  // labels truncated to this many ids (special tokens included)
   int prefetch_batches = 0;  // 0: 2 per worker
+  std::shared_ptr<const FeatureStats> normalize;  // data.feature_stats; null: features as read
 };
+
+// The job's data.feature_stats, loaded; null when it names none.
+std::shared_ptr<const FeatureStats> feature_normalization(const ConfigNode& job);
 
 // Several datasets concatenated in order (data.train_data_dirs), batched with
 // background prefetching so the training step does not wait on disk.

@@ -52,6 +52,19 @@ at::Tensor extract_video_features(VideoEncoder& encoder, const std::filesystem::
 std::shared_ptr<VideoEncoder> open_video_encoder(const ConfigNode& job);
 SamplingOptions sampling_options(const ConfigNode& job);
 
+// run_extraction leaves <output_dir>/extractor.yaml: the encoder (model_name,
+// model.*, absolute weights path) and sampling keys that made the features.
+// slt-run copies it into the run folder, so slt-translate --model RUN turns
+// videos into the features the model was trained on without --extractor.
+inline constexpr char kExtractorRecord[] = "extractor.yaml";
+// An extraction job (slt-extract's defaults) with a record's keys applied.
+ConfigNode read_extractor_record(const std::filesystem::path& path);
+
+// The encoder `model_name` + `model.*` describe, randomly initialised from
+// `seed` (SignHiera: as model.init says), saved as {"model": state_dict} (the
+// reference's checkpoint layout) to `path`: the weights of a demo without pretraining.
+void write_initial_weights(const ConfigNode& job, const std::filesystem::path& path, uint64_t seed);
+
 struct ExtractSummary {
   int64_t done = 0, skipped = 0, failed = 0, feature_frames = 0, clips = 0;
   double seconds = 0;
