@@ -193,14 +193,14 @@ VideoStyle sample_style(std::mt19937_64& rng) {
   // each time, under slightly different light. Wider variation (any colour
   // anywhere, other signers) makes a randomly initialised encoder's features
   // describe the look of each video more than its signs (docs/DEMO.md).
-  s.offset_x = uniform(-5, 5);
-  s.offset_y = uniform(-4, 4);
-  s.scale = uniform(0.95, 1.05);
-  s.lighting = uniform(0.92, 1.08);
-  s.noise = uniform(0.5, 2.5);
-  const double grey = uniform(95, 125), fade = uniform(0.7, 0.8);
+  s.offset_x = uniform(-3, 3);
+  s.offset_y = uniform(-3, 3);
+  s.scale = uniform(0.97, 1.03);
+  s.lighting = uniform(0.95, 1.05);
+  s.noise = uniform(0.5, 2);
+  const double grey = uniform(100, 120), fade = uniform(0.72, 0.78);
   for (int k = 0; k < 3; ++k) {
-    const double tinted = grey + uniform(-6, 6);
+    const double tinted = grey + uniform(-4, 4);
     s.background_top[k] = static_cast<uint8_t>(tinted);
     s.background_bottom[k] = static_cast<uint8_t>(tinted * fade);
   }
