@@ -15,6 +15,12 @@ FfmpegInfo ffmpeg_info() {
   return info;
 }
 
+std::string av_error_text(int code) {
+  char text[AV_ERROR_MAX_STRING_SIZE] = {};
+  av_strerror(code, text, sizeof text);
+  return text;
+}
+
 std::optional<double> video_duration(const std::filesystem::path& video) {
   AVFormatContext* context = nullptr;
   std::optional<double> seconds;

@@ -1,5 +1,7 @@
 #include "slt/video/reader.h"
 
+#include "slt/video/ffmpeg.h"
+
 extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
@@ -13,16 +15,6 @@ extern "C" {
 namespace fs = std::filesystem;
 
 namespace slt::video {
-
-namespace {
-
-std::string av_error(int code) {
-  char text[AV_ERROR_MAX_STRING_SIZE] = {};
-  av_strerror(code, text, sizeof text);
-  return text;
-}
-
-}  // namespace
 
 struct VideoReader::Impl {
   std::filesystem::path path;
@@ -42,7 +34,7 @@ struct VideoReader::Impl {
   int aligned_w = 0, aligned_h = 0;
 
   [[noreturn]] void fail(const std::string& what, int code) const {
-    throw VideoError("cannot decode '" + path.string() + "': " + what + (code ? " (" + av_error(code) + ")" : ""));
+    throw VideoError("cannot decode '" + path.string() + "': " + what + (code ? " (" + av_error_text(code) + ")" : ""));
   }
 
   ~Impl() {

@@ -9,19 +9,10 @@ extern "C" {
 
 #include <string>
 
+#include "slt/video/ffmpeg.h"
 #include "slt/video/reader.h"
 
 namespace slt::video {
-
-namespace {
-
-std::string av_error_text(int code) {
-  char text[AV_ERROR_MAX_STRING_SIZE] = {};
-  av_strerror(code, text, sizeof text);
-  return text;
-}
-
-}  // namespace
 
 struct VideoWriter::Impl {
   std::filesystem::path path;

@@ -15,6 +15,9 @@ struct FfmpegInfo {
 
 FfmpegInfo ffmpeg_info();
 
+// FFmpeg's text for an error code (av_strerror).
+std::string av_error_text(int code);
+
 // The container's duration in seconds (what ffprobe reports); nullopt when
 // the file cannot be opened or states none.
 std::optional<double> video_duration(const std::filesystem::path& video);
