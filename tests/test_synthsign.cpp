@@ -135,6 +135,15 @@ TEST_CASE("slt-data synthsign's corpus: reference layout, distinct splits, decod
   CorpusOptions other = options;
   other.seed = 4;
   CHECK_THROWS_WITH(write_corpus(other), Catch::Contains("different SynthSign corpus"));
+  // A file where the folder should be, or more videos than the grammar is meant for: refused.
+  CorpusOptions onto_file = options;
+  onto_file.output = options.output / "manifests" / "train.tsv";
+  CHECK_THROWS_WITH(write_corpus(onto_file), Catch::Contains("is not a folder"));
+  CorpusOptions huge = options;
+  huge.output = dir.path() / "huge";
+  huge.train = 100000000;
+  CHECK_THROWS_WITH(write_corpus(huge), Catch::Contains("at most"));
+  CHECK_FALSE(fs::exists(huge.output));
 
   // A second copy made from scratch has the same sentences; a deleted video is remade, the rest kept.
   CorpusOptions copy = options;

@@ -54,6 +54,8 @@ void parallel_for(size_t n, int threads, const std::string& what, Job job) {
 }
 
 std::ifstream open_input(const std::string& path) {
+  // A folder reads as empty and a FIFO blocks: only regular files are inputs.
+  if (!fs::is_regular_file(path)) throw slt::UserError("'" + path + "' is not a file");
   std::ifstream in(path);
   if (!in) throw slt::UserError("cannot open '" + path + "'");
   return in;
@@ -76,6 +78,13 @@ po::variables_map parse(const po::options_description& options, const std::vecto
     }());
   }
   return vm;
+}
+
+// Where slt-extract writes the features of a manifest's video: <first 5 chars>/<name, .mp4 -> .pt>.
+fs::path feature_file(const fs::path& data_dir, const std::string& video_name) {
+  std::string pt = video_name;
+  if (size_t pos = pt.find(".mp4"); pos != std::string::npos) pt.replace(pos, 4, ".pt");
+  return data_dir / video_name.substr(0, 5) / pt;
 }
 
 // scripts/get_feature_lengths.py: <stem>_features<ext> with the number of frames of each features file.
@@ -103,10 +112,7 @@ int feature_lengths(const std::vector<std::string>& args) {
     if (fields.size() != columns)
       throw slt::UserError(manifest.string() + ":" + std::to_string(number) + ": " + std::to_string(fields.size()) +
                            " columns, but the first line has " + std::to_string(columns));
-    std::string name = fields[0];
-    std::string pt = name;
-    if (size_t pos = pt.find(".mp4"); pos != std::string::npos) pt.replace(pos, 4, ".pt");
-    rows.push_back({name, fields.back(), data_dir / name.substr(0, 5) / pt});
+    rows.push_back({fields[0], fields.back(), feature_file(data_dir, fields[0])});
   }
   std::atomic<size_t> missing{0};
   parallel_for(rows.size(), vm["num-procs"].as<int>(), "reading feature headers", [&](size_t i) {
@@ -331,10 +337,9 @@ int feature_stats(const std::vector<std::string>& args) {
   while (std::getline(in, line)) {
     line = slt::trim(line);
     if (line.empty()) continue;
-    std::string name = slt::split(line, '\t')[0];
-    if (size_t pos = name.find(".mp4"); pos != std::string::npos) name.replace(pos, 4, ".pt");
-    files.push_back(data_dir / name.substr(0, 5) / name);
+    files.push_back(feature_file(data_dir, slt::split(line, '\t')[0]));
   }
+  if (files.empty()) throw slt::UserError("'" + manifest.string() + "' lists no videos");
   const slt::FeatureStats stats = slt::compute_feature_stats(files);
   const fs::path output = vm["output"].as<std::string>();
   if (output.has_parent_path()) fs::create_directories(output.parent_path());

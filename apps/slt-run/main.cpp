@@ -45,16 +45,11 @@ void write_file(const fs::path& path, const std::string& text) {
 // extractor.yaml (encoder, weights, sampling); the run keeps a copy so that
 // slt-translate --model RUN can translate videos without --extractor.
 void record_extractor(const slt::ConfigNode& job, const fs::path& output_dir) {
-  const slt::ConfigNode* dirs = job.at("data.train_data_dirs");
-  if (!dirs) return;
-  std::vector<std::string> roots;
-  if (dirs->is_list()) {
-    for (const auto& d : dirs->elements()) roots.push_back(d.as_string("data.train_data_dirs"));
-  } else if (dirs->is_scalar()) {
-    roots = slt::split(dirs->as_string("data.train_data_dirs"), ',');
-  }
-  if (roots.empty()) return;
-  const fs::path record = fs::path(slt::trim(roots.front())) / "features" / "extractor.yaml";
+  // The first training folder, as the loader reads data.train_data_dirs.
+  fs::path first;
+  for (const auto& dir : slt::split(job.require<std::string>("data.train_data_dirs"), ','))
+    if (first.empty() && !slt::trim(dir).empty()) first = slt::trim(dir);
+  const fs::path record = first / "features" / slt::video::kExtractorRecord;
   std::error_code ignored;
   if (fs::is_regular_file(record, ignored)) fs::copy_file(record, output_dir / "extractor.yaml", fs::copy_options::overwrite_existing, ignored);
 }

@@ -535,8 +535,33 @@ TEST_CASE("data.feature_stats normalises features for training, evaluation and s
   check_translate_matches_evaluation(toy, run, true);
 
   // Statistics of another width, or no file: clear errors naming them.
-  auto wrong = run_command(toy.tarres(toy.dir.path() / "wrong") + "optim.epochs=1 data.feature_stats=" +
-                           (toy.dir.path() / "absent.pt").string());
-  CHECK(wrong.exit_code == 2);
-  CHECK_THAT(wrong.output, Catch::Contains("absent.pt"));
+  auto absent = run_command(toy.tarres(toy.dir.path() / "wrong") + "optim.epochs=1 data.feature_stats=" +
+                            (toy.dir.path() / "absent.pt").string());
+  CHECK(absent.exit_code == 2);
+  CHECK_THAT(absent.output, Catch::Contains("absent.pt"));
+  const fs::path odd = toy.dir.path() / "odd";
+  fs::create_directories(odd / "aaaaa");
+  slt::save_pt((odd / "aaaaa" / "aaaaa1.pt").string(), at::ones({3, 5}));
+  std::ofstream(odd / "one.tsv") << "aaaaa1.mp4\t3\tx\n";
+  auto stats_of = [&](const fs::path& manifest, const fs::path& output) {
+    return run_command(kData + "feature-stats --manifest " + manifest.string() + " --data-dir " + odd.string() +
+                       " --output " + output.string());
+  };
+  REQUIRE(stats_of(odd / "one.tsv", odd / "five.pt").exit_code == 0);
+  auto narrow = run_command(toy.tarres(toy.dir.path() / "wrong") + "optim.epochs=1 data.feature_stats=" +
+                            (odd / "five.pt").string());
+  CHECK(narrow.exit_code == 2);
+  CHECK_THAT(narrow.output, Catch::Contains("5-dimensional"));
+
+  // Bad input to feature-stats: a folder for a manifest, a NaN in a feature file. Nothing is written.
+  auto folder = stats_of(odd, odd / "none.pt");
+  CHECK(folder.exit_code == 2);
+  CHECK_THAT(folder.output, Catch::Contains("is not a file"));
+  at::Tensor nan = at::ones({3, 5});
+  nan[1][2] = std::nan("");
+  slt::save_pt((odd / "aaaaa" / "aaaaa1.pt").string(), nan);
+  auto not_finite = stats_of(odd / "one.tsv", odd / "none.pt");
+  CHECK(not_finite.exit_code == 2);
+  CHECK_THAT(not_finite.output, Catch::Contains("aaaaa1.pt': frame 1, dimension 2 is not finite"));
+  CHECK_FALSE(fs::exists(odd / "none.pt"));
 }

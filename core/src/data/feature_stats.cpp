@@ -39,6 +39,9 @@ FeatureStats FeatureStats::load(const std::filesystem::path& path) {
   stats.std = to_floats(dict.at("std").toTensor());
   if (stats.mean.size() != stats.std.size() || stats.mean.empty())
     throw UserError("'" + path.string() + "': mean and std must be non-empty and of one length");
+  for (size_t d = 0; d < stats.mean.size(); ++d)
+    if (!std::isfinite(stats.mean[d]) || !std::isfinite(stats.std[d]))
+      throw UserError("'" + path.string() + "': mean or std of dimension " + std::to_string(d) + " is not finite");
   return stats;
 }
 
@@ -82,6 +85,9 @@ FeatureStats compute_feature_stats(const std::vector<std::filesystem::path>& fil
     for (int64_t t = 0; t < x.size(0); ++t)
       for (int64_t d = 0; d < dim; ++d) {
         const double v = p[t * dim + d];
+        if (!std::isfinite(v))
+          throw UserError("'" + file.string() + "': frame " + std::to_string(t) + ", dimension " + std::to_string(d) +
+                          " is not finite");
         sum[static_cast<size_t>(d)] += v;
         squares[static_cast<size_t>(d)] += v * v;
       }

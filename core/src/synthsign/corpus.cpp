@@ -30,6 +30,8 @@ struct Item {
   int64_t frames = 0;
 };
 
+constexpr int64_t kMaxVideos = 100000;
+
 nlohmann::ordered_json stamp_of(const CorpusOptions& o) {
   return {{"generator", "synthsign"}, {"version", 1},        {"seed", o.seed}, {"train", o.train},
           {"val", o.val},             {"test", o.test},      {"fps", o.fps},   {"size", o.size}};
@@ -52,11 +54,18 @@ std::vector<Item> plan(const CorpusOptions& o) {
   std::vector<Item> items;
   std::set<std::string> seen;
   const int64_t total = o.train + o.val + o.test;
-  for (int64_t attempts = 0; static_cast<int64_t>(items.size()) < total; ++attempts) {
-    if (attempts > 100 * total + 10000)
-      throw UserError("SynthSign: the grammar cannot make " + std::to_string(total) + " distinct sentences");
+  // The grammar makes several hundred thousand sentences; long before they run
+  // out, new ones become rare: stop when none came in a long stretch of draws.
+  constexpr int64_t kStall = 100000;
+  for (int64_t since_new = 0; static_cast<int64_t>(items.size()) < total;) {
     Sentence s = sample_sentence(rng);
-    if (!seen.insert(s.caption).second) continue;
+    if (!seen.insert(s.caption).second) {
+      if (++since_new > kStall)
+        throw UserError("SynthSign: the grammar makes too few distinct sentences for " + std::to_string(total) +
+                        " videos (found " + std::to_string(items.size()) + "); ask for fewer");
+      continue;
+    }
+    since_new = 0;
     const int64_t i = static_cast<int64_t>(items.size());
     Item item;
     item.split = i < o.test ? "test" : i < o.test + o.val ? "val" : "train";
@@ -79,6 +88,10 @@ CorpusSummary write_corpus(const CorpusOptions& o) {
   if (o.train < 1 || o.val < 1 || o.test < 1) throw UserError("SynthSign: every split needs at least one video");
   if (o.size < 32 || o.size % 2 != 0) throw UserError("SynthSign: size must be an even number of pixels >= 32");
   if (o.fps < 1) throw UserError("SynthSign: fps must be positive");
+  if (o.train + o.val + o.test > kMaxVideos)
+    throw UserError("SynthSign: at most " + std::to_string(kMaxVideos) + " videos (--train + --val + --test)");
+  if (fs::exists(o.output) && !fs::is_directory(o.output))
+    throw UserError("SynthSign: '" + o.output.string() + "' exists and is not a folder");
   CorpusSummary summary;
   const fs::path stamp_path = o.output / "synthsign.json";
   const auto stamp = stamp_of(o);

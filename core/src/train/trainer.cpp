@@ -78,6 +78,7 @@ class Engine {
     spdlog::info("model {}, decoding with {}", bundle_.kind, bundle_.search->describe());
     pad_ = bundle_.tokenizer->pad_id();
     lower_case_ = job_.require<bool>("model.lower_case");
+    normalize_ = feature_normalization(job_);
 
     std::optional<fs::path> resume;
     if (!eval_only_) {
@@ -125,9 +126,6 @@ class Engine {
     return train_datasets_;
   }
 
-  std::shared_ptr<const FeatureStats> normalize_;  // data.feature_stats, read once
-  bool normalize_loaded_ = false;
-
   std::unique_ptr<FeatureLoader> make_loader(const std::string& split) {
     LoaderOptions options;
     bool train = split == "train";
@@ -137,10 +135,6 @@ class Engine {
     options.seed = static_cast<uint64_t>(job_.require<int64_t>("common.seed"));
     options.num_workers = static_cast<int>(std::clamp<int64_t>(job_.require<int64_t>("common.num_workers"), 0, 4));
     options.max_target_length = job_.require<int64_t>("data.max_target_positions");
-    if (!normalize_loaded_) {
-      normalize_ = feature_normalization(job_);
-      normalize_loaded_ = true;
-    }
     options.normalize = normalize_;
     auto loader = std::make_unique<FeatureLoader>(train ? train_datasets() : open_split_datasets(job_, split),
                                                   bundle_.tokenizer, options);
@@ -474,6 +468,7 @@ class Engine {
   Precision precision_;
   bool eval_only_ = false;
   bool lower_case_ = false;
+  std::shared_ptr<const FeatureStats> normalize_;  // data.feature_stats; null: features as read
   int64_t pad_ = 0;
   fs::path output_dir_;
   std::unique_ptr<LogFile> log_file_;
