@@ -1,5 +1,7 @@
 // slt-run as a user runs it: exit codes and messages.
 // Torch headers before Catch: glog's CHECK must not replace Catch's.
+#include <ATen/ATen.h>
+
 #include "slt/io/tensor_io.h"
 
 #include <catch2/catch.hpp>
@@ -397,4 +399,93 @@ TEST_CASE("a plugin's keys are set without +, checked against its schema, and na
     CHECK(r.exit_code == 2);
     CHECK_THAT(r.output, Catch::Contains("unknown model 'helo_model'") && Catch::Contains("Did you mean 'hello_model'"));
   }
+}
+
+TEST_CASE("tokenizer files that are absurd or misplaced are named, never crash or hang", "[cli][tokenizers][bad-input]") {
+  const std::string tokenize = std::string(SLT_TOKENIZE_EXE) + " ";
+  const std::filesystem::path tiny_t5 = std::string(SLT_FIXTURES_DIR) + "/models/tiny_t5";
+  TempDir dir;
+  auto ids = dir.write("ids.txt", "5 6\n-1 5\n");
+  auto negative = run_command(tokenize + "--decode --tokenizer " + tiny_t5.string() + " < " + ids.string());
+  CHECK(negative.exit_code == 2);
+  CHECK_THAT(negative.output, Catch::Contains("line 2: token id -1 is outside the vocabulary"));
+
+  // A copy of the tokenizer with spiece.model as a folder, then with a billion extra ids.
+  auto copy = dir.path() / "t5";
+  std::filesystem::create_directories(copy);
+  for (const char* name : {"tokenizer_config.json", "special_tokens_map.json", "config.json", "added_tokens.json"})
+    std::filesystem::copy_file(tiny_t5 / name, copy / name);
+  std::filesystem::create_directories(copy / "spiece.model");
+  auto folder = run_command(tokenize + "--tokenizer " + copy.string() + " < " + ids.string());
+  CHECK(folder.exit_code == 2);
+  CHECK_THAT(folder.output, Catch::Contains("spiece.model' is a folder, not a regular file"));
+  std::filesystem::remove(copy / "spiece.model");
+  std::filesystem::copy_file(tiny_t5 / "spiece.model", copy / "spiece.model");
+  std::ofstream(copy / "tokenizer_config.json") << R"({"extra_ids": 1000000000, "eos_token": "</s>"})";
+  auto extra = run_command("timeout 60 " + tokenize + "--tokenizer " + copy.string() + " < " + ids.string());
+  CHECK(extra.exit_code == 2);
+  CHECK_THAT(extra.output, Catch::Contains("extra_ids is 1000000000, expected 0 to 100000"));
+  std::ofstream(copy / "tokenizer_config.json") << R"({"added_tokens_decoder": {"x": {"content": "<a>"}}})";
+  auto bad_id = run_command(tokenize + "--tokenizer " + copy.string() + " < " + ids.string());
+  CHECK(bad_id.exit_code == 2);
+  CHECK_THAT(bad_id.output, Catch::Contains("tokenizer_config.json': added_tokens_decoder has a key that is not a token id"));
+}
+
+TEST_CASE("slt-score: a BOM is no sentence, and a 200,000-word line is scored", "[cli][metrics][bad-input]") {
+  TempDir dir;
+  auto plain = dir.write("plain.tsv", "the cat sat\tthe cat sat down\n");
+  auto bom = dir.write("bom.tsv", "\xef\xbb\xbfthe cat sat\tthe cat sat down\n");
+  auto a = run_command(std::string(SLT_SCORE_EXE) + " --json " + plain.string());
+  auto b = run_command(std::string(SLT_SCORE_EXE) + " --json " + bom.string());
+  REQUIRE(a.exit_code == 0);
+  CHECK(b.output == a.output);
+  std::string hyp, ref;
+  for (int i = 0; i < 200000; ++i) {
+    hyp += "word" + std::to_string(i % 997) + " ";
+    ref += "word" + std::to_string(i % 1009) + " ";
+  }
+  auto long_line = dir.write("long.tsv", hyp + "\t" + ref + "\n");
+  auto r = run_command("timeout 300 " + std::string(SLT_SCORE_EXE) + " --json " + long_line.string());
+  INFO(r.output.substr(0, 2000));
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.output, Catch::Contains("\"bleu4\""));
+}
+
+TEST_CASE("slt-data takes any --num-procs without exhausting threads", "[cli][data][bad-input]") {
+  TempDir dir;
+  auto features = dir.path() / "features" / "aaaaa";
+  std::filesystem::create_directories(features);
+  slt::save_pt((features / "aaaaa1.pt").string(), at::ones({3, 4}));
+  auto manifest = dir.write("m.tsv", "aaaaa1.mp4\t0\tx\n");
+  const std::string command = std::string(SLT_DATA_EXE) + " feature-lengths --manifest " + manifest.string() +
+                              " --data-dir " + (dir.path() / "features").string() + " --output-dir " +
+                              (dir.path() / "out").string();
+  auto many = run_command(command + " --num-procs 100000");
+  INFO(many.output);
+  CHECK(many.exit_code == 0);
+  auto none = run_command(command + " --num-procs 0");
+  CHECK(none.exit_code == 2);
+  CHECK_THAT(none.output, Catch::Contains("--num-procs must be at least 1"));
+}
+
+TEST_CASE("config files and overrides that would exhaust memory or stack are refused", "[cli][bad-input]") {
+  TempDir dir;
+  std::string bomb = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int level = 1; level <= 9; ++level) {
+    std::string prev = "*a" + std::to_string(level - 1);
+    bomb += "a" + std::to_string(level) + ": &a" + std::to_string(level) + " [" + prev + std::string(", ") + prev + ", " +
+            prev + ", " + prev + ", " + prev + ", " + prev + ", " + prev + ", " + prev + ", " + prev + ", " + prev + "]\n";
+  }
+  auto file = dir.write("bomb.yaml", bomb);
+  auto r = run_command("timeout 120 " + kRun + "--config " + file.string() + " --cfg job");
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Catch::Contains("more than 1000000 values"));
+  auto deep = run_command(kRun + "--config-name slt_t5 --cfg job 'a=" + std::string(40000, '[') + "'");
+  CHECK(deep.exit_code == 2);
+  CHECK_THAT(deep.output, Catch::Contains("levels of nested"));
+  auto sweep = run_command("timeout 120 " + kRun + "--config-name slt_t5 --cfg job --multirun common.seed=0,1,2,3,4,5,6,7,8,9 "
+                           "optim.lr=1,2,3,4,5,6,7,8,9,10 optim.epochs=0,1,2,3,4,5,6,7,8,9 common.print_freq=1,2,3,4,5,6,7,8,9,10 "
+                           "optim.patience=0,1,2,3,4,5,6,7,8,9 optim.warmup_epochs=0,1,2,3,4,5,6,7,8,9");
+  CHECK(sweep.exit_code == 2);
+  CHECK_THAT(sweep.output, Catch::Contains("more than 100000 runs"));
 }

@@ -101,3 +101,17 @@ TEST_CASE("typed access names the key on a mismatch", "[config]") {
                     Catch::Contains("common.seed") && Catch::Contains("expected int") &&
                         Catch::Contains("'abc'"));
 }
+
+TEST_CASE("YAML aliases cannot expand without bound", "[config]") {
+  // Nine levels of ten aliases each: 10^9 values once expanded.
+  std::string bomb = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int level = 1; level <= 9; ++level) {
+    std::string prev = "*a" + std::to_string(level - 1);
+    bomb += "a" + std::to_string(level) + ": &a" + std::to_string(level) + " [" + prev;
+    for (int i = 1; i < 10; ++i) bomb += ", " + prev;
+    bomb += "]\n";
+  }
+  CHECK_THROWS_WITH(slt::parse_yaml(bomb, "bomb.yaml"), Catch::Contains("bomb.yaml: more than 1000000 values"));
+  std::string nested = "a: " + std::string(100, '[') + std::string(100, ']') + "\n";
+  CHECK_THROWS_WITH(slt::parse_yaml(nested, "deep.yaml"), Catch::Contains("deep.yaml:1: nested deeper than 64"));
+}

@@ -182,3 +182,37 @@ TEST_CASE("METEOR matches NLTK per sentence and on average", "[metrics][meteor]"
     CHECK(sum / static_cast<double>(sentences.size()) == Approx(expected_mean).margin(1e-4));
   }
 }
+
+// Corner cases scored by sacrebleu, rouge_score and NLTK themselves
+// (tests/golden/metric_corner_cases.json, made by
+// tests/python/make_metric_corner_cases.py): no shared unigram, empty sides,
+// single tokens, typographic quotes, clitics, non-ASCII punctuation, a long
+// line, multi-line rougeLsum.
+TEST_CASE("metric corner cases match sacrebleu, rouge_score and NLTK", "[metrics]") {
+  std::ifstream in(std::string(SLT_TESTS_DIR) + "/golden/metric_corner_cases.json");
+  REQUIRE(in);
+  json fixture = json::parse(in);
+  REQUIRE(fixture["cases"].size() >= 14);
+  for (const auto& c : fixture["cases"]) {
+    INFO(c["name"].get<std::string>());
+    auto hyps = c["hypotheses"].get<std::vector<std::string>>();
+    auto refs = c["references"].get<std::vector<std::string>>();
+    const json& expected = c["expected"];
+    if (expected.contains("meteor_tokens")) {
+      std::vector<std::string> texts = hyps;
+      texts.insert(texts.end(), refs.begin(), refs.end());
+      for (size_t i = 0; i < texts.size(); ++i) {
+        INFO(texts[i]);
+        CHECK(m::nltk_word_tokenize(texts[i]) == expected["meteor_tokens"][i].get<std::vector<std::string>>());
+      }
+    }
+    m::CorpusScores scores = m::score_corpus(hyps, refs);
+    for (int n = 0; n < 4; ++n) CHECK(scores.bleu[n] == Approx(expected["bleu" + std::to_string(n + 1)].get<double>()).margin(1e-9));
+    CHECK(scores.chrf == Approx(expected["chrf"].get<double>()).margin(1e-9));
+    CHECK(scores.rouge.rouge1 == Approx(expected["rouge1"].get<double>()).margin(1e-12));
+    CHECK(scores.rouge.rouge2 == Approx(expected["rouge2"].get<double>()).margin(1e-12));
+    CHECK(scores.rouge.rougeL == Approx(expected["rougeL"].get<double>()).margin(1e-12));
+    CHECK(scores.rouge.rougeLsum == Approx(expected["rougeLsum"].get<double>()).margin(1e-12));
+    CHECK(scores.meteor == Approx(expected["meteor"].get<double>()).margin(1e-9));
+  }
+}

@@ -95,3 +95,16 @@ TEST_CASE("sweeps expand to the cartesian product, last varying fastest", "[over
   for (const auto& run : runs)
     for (const auto& o : run) CHECK(o.values.size() == 1);
 }
+
+TEST_CASE("overrides and sweeps are bounded: nesting, key depth, sweep size", "[overrides]") {
+  std::string deep = "a=" + std::string(40000, '[') + "1" + std::string(40000, ']');
+  CHECK_THROWS_WITH(slt::parse_override(deep), Catch::Contains("at most 64 levels of nested"));
+  std::string long_key;
+  for (int i = 0; i < 40000; ++i) long_key += "a.";
+  CHECK_THROWS_WITH(slt::parse_override(long_key + "b=1"), Catch::Contains("at most 64 dotted parts"));
+  CHECK(slt::parse_override("a=" + std::string(60, '[') + "1" + std::string(60, ']')).values.size() == 1);
+  // 10^6 runs are refused before any is composed.
+  std::vector<Override> sweep;
+  for (int i = 0; i < 6; ++i) sweep.push_back(slt::parse_override("k" + std::to_string(i) + "=0,1,2,3,4,5,6,7,8,9"));
+  CHECK_THROWS_WITH(slt::expand_sweeps(sweep), Catch::Contains("more than 100000 runs"));
+}

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <cmath>
+
 #include "slt/errors.h"
 #include "slt/runtime/components.h"
 #include "slt/config/run_config.h"
@@ -83,4 +85,25 @@ TEST_CASE("the run schema knows every reference section", "[schema]") {
   ConfigNode cfg = schema.defaults();
   cfg.set("optim.lrr", 0.1);
   CHECK_THROWS_WITH(slt::validate_job(cfg), Catch::Contains("did you mean 'optim.lr'"));
+}
+
+TEST_CASE("bounded fields refuse values outside their range, naming key and bounds", "[schema]") {
+  slt::ConfigSchema s;
+  s.add("dropout", ValueType::Float, 0.1, "Dropout").between(0, 1);
+  s.add("epochs", ValueType::Int, 10, "Epochs").at_least(0);
+  ConfigNode ok = s.defaults();
+  ok.set("dropout", 1);
+  ok.set("epochs", 0);
+  CHECK_NOTHROW(s.validate(ok, "optim"));
+  ConfigNode high = s.defaults();
+  high.set("dropout", 1.5);
+  CHECK_THROWS_WITH(s.validate(high, "model"),
+                    Catch::Contains("config key 'model.dropout': 1.5 is out of range (between 0 and 1)"));
+  ConfigNode negative = s.defaults();
+  negative.set("epochs", -1);
+  CHECK_THROWS_WITH(s.validate(negative, "optim"), Catch::Contains("'optim.epochs': -1 is out of range (at least 0)"));
+  ConfigNode nan = s.defaults();
+  nan.set("dropout", std::nan(""));
+  CHECK_THROWS_WITH(s.validate(nan, "model"), Catch::Contains("out of range"));
+  CHECK(slt::describe_bounds(s.fields()[1]) == "at least 0");
 }

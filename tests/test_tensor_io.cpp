@@ -4,7 +4,10 @@
 #include <torch/csrc/jit/serialization/pickle.h>
 
 #include <catch2/catch.hpp>
+#include <sys/stat.h>
+
 #include <fstream>
+#include <tuple>
 #include <nlohmann/json.hpp>
 
 #include "slt/io/tensor_io.h"
@@ -185,4 +188,65 @@ TEST_CASE("bad tensor files are clear errors naming the file", "[tensor_io]") {
   CHECK_THROWS_WITH(slt::load_pt_tensor(notensor.string()), Catch::Contains("expected a single tensor"));
   auto bad_safe = dir.write("bad.safetensors", std::string("\xff\xff\xff\xff\x00\x00\x00\x00{}", 10));
   CHECK_THROWS_WITH(slt::load_safetensors(bad_safe.string()), Catch::Contains(bad_safe.string()));
+}
+
+TEST_CASE("safetensors headers are checked against the file before anything is read", "[tensor_io]") {
+  TempDir dir;
+  // 8-byte little-endian header size, the JSON header, then `data` bytes.
+  auto file = [&](const std::string& name, const std::string& header, size_t data) {
+    std::string bytes(8, '\0');
+    uint64_t size = header.size();
+    for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>((size >> (8 * i)) & 0xff);
+    return dir.write(name, bytes + header + std::string(data, '\0')).string();
+  };
+  const std::string good = file("good.safetensors", R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}})", 8);
+  REQUIRE(slt::load_safetensors(good).size() == 1);
+  for (const auto& [name, header, message] : std::vector<std::tuple<std::string, std::string, std::string>>{
+           // end - begin wraps around 2^64 to the tensor's size
+           {"wrap", R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [18446744073709551615, 7]}})",
+            "do not fit its 8 bytes"},
+           {"beyond", R"({"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}})", "do not fit its 16 bytes"},
+           {"huge_shape", R"({"a": {"dtype": "F32", "shape": [4611686018427387904, 4], "data_offsets": [0, 8]}})",
+            "shape larger than the file"},
+           {"negative_shape", R"({"a": {"dtype": "F32", "shape": [-2], "data_offsets": [0, 8]}})", "not a non-negative integer"},
+           {"overlap", R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}, "b": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}})",
+            "the data of tensors 'a' and 'b' overlap"},
+           {"duplicate", R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, "a": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}})",
+            "tensor 'a' appears twice"},
+           {"not_object", R"([1, 2])", "not a JSON object"},
+           {"missing_keys", R"({"a": {"dtype": "F32"}})", "needs \"dtype\""}}) {
+    INFO(name);
+    const std::string path = file(name + ".safetensors", header, 8);
+    CHECK_THROWS_WITH(slt::load_safetensors(path), Catch::Contains(path) && Catch::Contains(message));
+  }
+}
+
+TEST_CASE("a folder or FIFO where a tensor file is expected is refused without blocking", "[tensor_io]") {
+  TempDir dir;
+  CHECK_THROWS_WITH(slt::load_pt(dir.path().string()), Catch::Contains("is a folder, not a regular file"));
+  const std::string fifo = (dir.path() / "features.pt").string();
+  REQUIRE(mkfifo(fifo.c_str(), 0644) == 0);
+  CHECK_THROWS_WITH(slt::load_pt(fifo), Catch::Contains(fifo + "' is a FIFO (named pipe), not a regular file"));
+  CHECK_THROWS_WITH(slt::PtTensorFile(fifo), Catch::Contains("FIFO"));
+  CHECK_THROWS_WITH(slt::load_safetensors(fifo), Catch::Contains("FIFO"));
+}
+
+TEST_CASE("zip directory and entry sizes are checked against the file before allocating", "[tensor_io]") {
+  TempDir dir;
+  auto good = dir.path() / "good.pt";
+  slt::save_pt(good.string(), at::arange(10.0));
+  std::string bytes = read_bytes(good);
+  size_t eocd = bytes.rfind(std::string("PK\x05\x06", 4));
+  REQUIRE(eocd != std::string::npos);
+  // The end record's directory size (offset 12), then the first directory entry's size (offset 24).
+  std::string huge_directory = bytes;
+  huge_directory.replace(eocd + 12, 4, std::string("\xf0\xff\xff\xff", 4));
+  auto a = dir.write("huge_directory.pt", huge_directory);
+  CHECK_THROWS_WITH(slt::load_pt(a.string()), Catch::Contains("the zip directory claims 4294967280 bytes"));
+  std::string huge_entry = bytes;
+  size_t central = huge_entry.find(std::string("PK\x01\x02", 4));
+  REQUIRE(central != std::string::npos);
+  huge_entry.replace(central + 24, 4, std::string("\xf0\xff\xff\x7f", 4));
+  auto b = dir.write("huge_entry.pt", huge_entry);
+  CHECK_THROWS_WITH(slt::load_pt(b.string()), Catch::Contains("claims 2147483632 bytes"));
 }

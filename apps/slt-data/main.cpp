@@ -18,12 +18,14 @@
 #include <optional>
 #include <random>
 #include <sstream>
+#include <mutex>
 #include <thread>
 
 #include "hf_slow.h"
 #include "slt/runtime/app.h"
 #include "slt/errors.h"
 #include "slt/runtime/log.h"
+#include "slt/io/files.h"
 #include "slt/io/tensor_io.h"
 #include "slt/text/text.h"
 #include "slt/data/feature_stats.h"
@@ -36,30 +38,44 @@ namespace po = boost::program_options;
 
 namespace {
 
-// Runs job(i) for i in [0, n) on `threads` threads, logging progress.
+// Runs job(i) for i in [0, n) on up to `threads` threads (no more than items
+// or 4 per core), logging progress. The first error stops the others and is
+// rethrown here.
 template <typename Job>
 void parallel_for(size_t n, int threads, const std::string& what, Job job) {
+  if (threads < 1) throw slt::UserError("--num-procs must be at least 1");
+  const size_t cap = std::max<size_t>(1, 4 * std::thread::hardware_concurrency());
+  const size_t count = std::min({static_cast<size_t>(threads), std::max<size_t>(1, n), cap});
   std::atomic<size_t> next{0}, done{0};
-  std::vector<std::thread> pool;
-  for (int t = 0; t < std::max(1, threads); ++t) {
-    pool.emplace_back([&] {
+  std::mutex failure_mutex;
+  std::exception_ptr failure;
+  auto work = [&] {
+    try {
       for (size_t i; (i = next++) < n;) {
         job(i);
         size_t finished = ++done;
         if (finished % 1000 == 0 || finished == n) spdlog::info("{}: {}/{}", what, finished, n);
       }
-    });
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(failure_mutex);
+      if (!failure) failure = std::current_exception();
+      next = n;  // the others stop after their current item
+    }
+  };
+  std::vector<std::thread> pool;
+  for (size_t t = 0; t < count; ++t) {
+    try {
+      pool.emplace_back(work);
+    } catch (const std::system_error&) {
+      if (pool.empty()) throw;  // not even one thread: the system is out of them
+      break;                    // fewer threads than asked: the ones running share the work
+    }
   }
   for (auto& t : pool) t.join();
+  if (failure) std::rethrow_exception(failure);
 }
 
-std::ifstream open_input(const std::string& path) {
-  // A folder reads as empty and a FIFO blocks: only regular files are inputs.
-  if (!fs::is_regular_file(path)) throw slt::UserError("'" + path + "' is not a file");
-  std::ifstream in(path);
-  if (!in) throw slt::UserError("cannot open '" + path + "'");
-  return in;
-}
+std::ifstream open_input(const std::string& path) { return slt::open_regular_file(path, "input"); }
 
 po::variables_map parse(const po::options_description& options, const std::vector<std::string>& args) {
   if (std::find(args.begin(), args.end(), "--help") != args.end()) {
@@ -272,8 +288,15 @@ int synthetic(const std::vector<std::string>& args) {
       "dim", po::value<int>()->default_value(768), "feature dimension")(
       "frames", po::value<int>()->default_value(16), "frames per item")(
       "noise", po::value<double>()->default_value(0.3), "standard deviation of the per-frame noise")(
-      "seed", po::value<unsigned>()->default_value(1), "random seed");
+      "seed", po::value<unsigned>()->default_value(1), "random seed")(
+      "overwrite", "replace the manifests and features of a dataset already in --output-dir");
   auto vm = parse(options, args);
+  const fs::path root = vm["output-dir"].as<std::string>();
+  if (fs::exists(root) && !fs::is_directory(root))
+    throw slt::UserError("--output-dir " + root.string() + " is a file, not a folder");
+  if (!vm.count("overwrite") && (fs::exists(root / "manifests") || fs::exists(root / "features")))
+    throw slt::UserError("--output-dir " + root.string() + " already holds a dataset (manifests/ or features/); "
+                         "choose another folder, or add --overwrite to replace it");
   std::vector<std::string> sentences;
   {
     auto in = open_input(vm["sentences"].as<std::string>());
@@ -294,7 +317,6 @@ int synthetic(const std::vector<std::string>& args) {
   std::vector<std::vector<float>> signs(sentences.size(), std::vector<float>(static_cast<size_t>(dim)));
   for (auto& sign : signs)
     for (auto& v : sign) v = normal(rng);
-  fs::path root = vm["output-dir"].as<std::string>();
   fs::create_directories(root / "manifests");
   int64_t item = 0;
   for (const auto& [split, copies] : {std::pair<std::string, int>{"train", vm["train-copies"].as<int>()},

@@ -19,6 +19,7 @@
 #include "slt/runtime/app.h"
 #include "slt/config/config.h"
 #include "slt/errors.h"
+#include "slt/io/files.h"
 #include "slt/runtime/log.h"
 #include "slt/io/tensor_io.h"
 #include "slt/text/text.h"
@@ -64,27 +65,36 @@ Run read_run(const fs::path& folder, const fs::path& sweep) {
     ++number;
     if (line.empty()) continue;
     nlohmann::json entry;
+    double step = 0, bleu4 = NAN;
+    std::string split;
     try {
       entry = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::exception&) {
-      spdlog::warn("{}:{}: not JSON, skipped", (folder / "metrics.jsonl").string(), number);
+      step = entry.value("step", 0.0);
+      split = entry.value("split", "");
+      bleu4 = split == "val" ? entry.value("bleu4", NAN) : split == "epoch" ? entry.value("val_bleu4", NAN) : NAN;
+    } catch (const nlohmann::json::exception&) {  // not JSON, not an object, or a field of another type
+      spdlog::warn("{}:{}: not a metrics record, skipped", (folder / "metrics.jsonl").string(), number);
       continue;
     }
-    double step = entry.value("step", 0.0);
-    std::string split = entry.value("split", "");
-    double bleu4 = split == "val" ? entry.value("bleu4", NAN) : split == "epoch" ? entry.value("val_bleu4", NAN) : NAN;
     if (!std::isnan(bleu4)) {
       run.val_bleu4.points.emplace_back(step, bleu4);
       if (std::isnan(run.best_val_bleu4) || bleu4 > run.best_val_bleu4) run.best_val_bleu4 = bleu4;
     }
-    if (split == "train" && entry.contains("loss")) run.train_loss.points.emplace_back(step, entry["loss"].get<double>());
+    if (split == "train" && entry.contains("loss") && entry["loss"].is_number())
+      run.train_loss.points.emplace_back(step, entry["loss"].get<double>());
   }
   run.test.assign(kTestColumns.size(), NAN);
   if (fs::exists(folder / "test_results.json")) {
-    std::ifstream in(folder / "test_results.json");
-    auto results = nlohmann::json::parse(in);
-    for (size_t i = 0; i < kTestColumns.size(); ++i)
-      if (results.contains(kTestColumns[i].second)) run.test[i] = results[kTestColumns[i].second].get<double>();
+    const fs::path file = folder / "test_results.json";
+    std::ifstream in = slt::open_regular_file(file, "results file");
+    try {
+      auto results = nlohmann::json::parse(in);
+      for (size_t i = 0; i < kTestColumns.size(); ++i)
+        if (results.contains(kTestColumns[i].second) && results[kTestColumns[i].second].is_number())
+          run.test[i] = results[kTestColumns[i].second].get<double>();
+    } catch (const nlohmann::json::exception& e) {
+      throw slt::UserError("'" + file.string() + "' is not a results JSON object: " + e.what());
+    }
   }
   return run;
 }

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <sstream>
 
 #include "slt/runtime/components.h"
@@ -30,30 +31,6 @@ namespace po = boost::program_options;
 
 namespace {
 
-void write_file(const fs::path& path, const std::string& text) {
-  fs::path tmp = path;
-  tmp += ".tmp";
-  {
-    std::ofstream out(tmp);
-    out << text;
-    if (!out) throw slt::Error("cannot write " + tmp.string());
-  }
-  fs::rename(tmp, path);
-}
-
-// Features extracted by slt-extract into <data_dir>/features carry an
-// extractor.yaml (encoder, weights, sampling); the run keeps a copy so that
-// slt-translate --model RUN can translate videos without --extractor.
-void record_extractor(const slt::ConfigNode& job, const fs::path& output_dir) {
-  // The first training folder, as the loader reads data.train_data_dirs.
-  fs::path first;
-  for (const auto& dir : slt::split(job.require<std::string>("data.train_data_dirs"), ','))
-    if (first.empty() && !slt::trim(dir).empty()) first = slt::trim(dir);
-  const fs::path record = first / "features" / slt::video::kExtractorRecord;
-  std::error_code ignored;
-  if (fs::is_regular_file(record, ignored)) fs::copy_file(record, output_dir / "extractor.yaml", fs::copy_options::overwrite_existing, ignored);
-}
-
 // docs/CONFIG.md: generated from the schemas, so it cannot drift from them
 // (tests/scripts/config_doc.sh compares).
 std::string config_reference() {
@@ -75,6 +52,26 @@ std::string config_reference() {
          "config it reads.\n\n"
       << slt::format_components_markdown(slt::Registry::global());
   return out.str();
+}
+
+// A sweep whose runs share one output folder would resume each run from the
+// previous one's checkpoint and overwrite its results: refused before any runs.
+void require_distinct_output_dirs(const std::vector<slt::ComposedRun>& runs) {
+  std::map<std::string, size_t> first_run;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    slt::ConfigNode job = runs[i].job_config();
+    if (job.get_or<bool>("common.eval", false)) continue;  // evaluations write next to the model they load
+    auto dir = job.get<std::string>("common.output_dir");
+    if (!dir) continue;
+    std::string key = fs::weakly_canonical(fs::absolute(*dir)).string();
+    auto [it, inserted] = first_run.emplace(key, i);
+    if (!inserted)
+      throw slt::UserError("runs " + std::to_string(it->second + 1) + " (" + slt::join(runs[it->second].task_overrides, " ") +
+                           ") and " + std::to_string(i + 1) + " (" + slt::join(runs[i].task_overrides, " ") +
+                           ") of this sweep would both write to common.output_dir=" + *dir +
+                           "; leave common.output_dir at its default (${hydra:sweep.dir}/${hydra:sweep.subdir}) or "
+                           "make it differ per run, e.g. common.output_dir=runs/seed${common.seed}");
+  }
 }
 
 int run(int argc, char** argv) {
@@ -181,21 +178,13 @@ int run(int argc, char** argv) {
   }
 
   for (const auto& run : runs) slt::require_no_missing_keys(run.job_config());
+  require_distinct_output_dirs(runs);
   int failed = 0;
   for (size_t i = 0; i < runs.size(); ++i) {
     slt::ConfigNode job = runs[i].job_config();
-    if (!job.get_or<bool>("common.eval", false)) {  // an evaluation writes next to the model it loads, not here
-      fs::path output_dir = job.require<std::string>("common.output_dir");
-      fs::create_directories(output_dir);
-      write_file(output_dir / "config.yaml", job.to_yaml());
-      slt::ConfigNode overrides_list = slt::ConfigNode::list();
-      for (const auto& o : runs[i].task_overrides) overrides_list.elements().emplace_back(o);
-      write_file(output_dir / "overrides.yaml", overrides_list.to_yaml());
-      record_extractor(job, output_dir);
-    }
     if (runs.size() > 1) spdlog::info("run {}/{}: {}", i + 1, runs.size(), slt::join(runs[i].task_overrides, " "));
     try {
-      auto outcome = slt::run_translation(job);
+      auto outcome = slt::run_translation(job, runs[i].task_overrides);
       if (outcome.status == slt::RunOutcome::Status::Interrupted) {
         spdlog::warn("stopped by a signal; run the same command again to resume from {}", outcome.output_dir.string());
         return 128 + outcome.stop_signal;  // the shell's convention for "stopped by signal N"

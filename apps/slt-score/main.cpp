@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command_line.h"
+#include "slt/io/files.h"
 #include "slt/runtime/app.h"
 #include "slt/errors.h"
 #include "slt/eval/metrics.h"
@@ -19,13 +20,13 @@ namespace m = slt::metrics;
 namespace {
 
 std::vector<std::string> read_lines(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw slt::UserError("cannot open '" + path + "'");
+  std::ifstream in = slt::open_regular_file(path, "text file");
   std::vector<std::string> lines;
   std::string line;
   size_t number = 0;
   while (std::getline(in, line)) {
     ++number;
+    if (number == 1 && line.rfind("\xef\xbb\xbf", 0) == 0) line.erase(0, 3);  // a UTF-8 BOM marks the file, not the text
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (!slt::unicode::is_valid_utf8(line))
       throw slt::UserError(path + ":" + std::to_string(number) + ": not valid UTF-8");

@@ -55,7 +55,11 @@ int run(int argc, char** argv) {
           throw slt::UserError("line " + std::to_string(number) + ": '" + word + "' is not a token id");
         }
       }
-      std::cout << tokenizer->decode(ids, !vm.count("keep-special")) << "\n";
+      try {
+        std::cout << tokenizer->decode(ids, !vm.count("keep-special")) << "\n";
+      } catch (const slt::UserError& e) {
+        throw slt::UserError("line " + std::to_string(number) + ": " + e.what());
+      }
     } else if (vm.count("pieces")) {
       auto pieces = tokenizer->tokenize(line);
       for (size_t i = 0; i < pieces.size(); ++i) std::cout << (i ? " " : "") << pieces[i];

@@ -16,6 +16,7 @@
 #include <set>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "command_line.h"
 #include "slt/runtime/app.h"
@@ -27,6 +28,7 @@
 #include "slt/io/tensor_io.h"
 #include "slt/data/tokenizer.h"
 #include "slt/runtime/components.h"
+#include "slt/train/checkpoint.h"
 #include "slt/config/overrides.h"
 #include "slt/model/video_encoder.h"
 #include "slt/data/feature_stats.h"
@@ -38,10 +40,18 @@ namespace po = boost::program_options;
 
 namespace {
 
-// The model, tokenizer and search of PATH, built as slt-run builds them;
-// `search` overrides the run's model.num_beams / data.max_target_positions.
-slt::ModelBundle load(const fs::path& path, const std::string& tokenizer_override, const slt::SearchOptions& search,
-                      const std::string& device, std::shared_ptr<const slt::FeatureStats>* normalize) {
+// The model, tokenizer and search of PATH, built as slt-run builds them
+// (`search` overrides the run's model.num_beams / data.max_target_positions),
+// with what the features must look like for it.
+struct LoadedModel {
+  slt::ModelBundle bundle;
+  std::shared_ptr<const slt::FeatureStats> normalize;  // the run's data.feature_stats
+  std::optional<int64_t> feature_dim;                  // the run's model.feature_dim
+};
+
+LoadedModel load(const fs::path& path, const std::string& tokenizer_override, const slt::SearchOptions& search,
+                 const std::string& device) {
+  LoadedModel loaded;
   slt::ConfigNode config;
   fs::path checkpoint;
   if (fs::is_directory(path) && fs::exists(path / "config.json")) {  // Hugging Face folder: its model_type decides
@@ -51,21 +61,56 @@ slt::ModelBundle load(const fs::path& path, const std::string& tokenizer_overrid
   } else {
     fs::path run_dir = fs::is_directory(path) ? path : path.parent_path();
     checkpoint = fs::is_directory(path) ? run_dir / "best_model.pth" : path;
+    if (fs::is_directory(path) && !fs::exists(checkpoint)) {
+      // No validation BLEU-4 above 0 yet: the newest checkpoint is the model there is.
+      auto checkpoints = slt::list_checkpoints(run_dir);
+      if (!checkpoints.empty()) {
+        spdlog::warn("{} has no best_model.pth (no validation BLEU-4 above 0): translating with {}", run_dir.string(),
+                     checkpoints.back().filename().string());
+        checkpoint = checkpoints.back();
+      }
+    }
     if (!fs::exists(run_dir / "config.yaml"))
       throw slt::UserError("'" + path.string() + "' is neither a Hugging Face folder (config.json) nor an slt run (config.yaml next to the checkpoint)");
     if (!fs::exists(checkpoint)) throw slt::UserError("no checkpoint '" + checkpoint.string() + "'");
     config = slt::load_yaml_file((run_dir / "config.yaml").string());
-    *normalize = slt::feature_normalization(config);  // as the run trained on them
+    loaded.normalize = slt::feature_normalization(config);  // as the run trained on them
+    loaded.feature_dim = config.get<int64_t>("model.feature_dim");
   }
   if (search.num_beams) config.set("model.num_beams", *search.num_beams);
   if (search.max_length) config.set("data.max_target_positions", *search.max_length);
   if (!config.at("data.max_target_positions")) config.set("data.max_target_positions", int64_t{128});
   slt::load_plugins(slt::plugin_search_path({}, &config));
-  slt::ModelBundle bundle = slt::create_model_and_tokenizer(config, tokenizer_override, device);
-  if (!checkpoint.empty())
-    slt::load_state_dict(bundle.model->module(), slt::load_checkpoint_weights(checkpoint.string()), checkpoint.string());
-  bundle.model->module().eval();
-  return bundle;
+  loaded.bundle = slt::create_model_and_tokenizer(config, tokenizer_override, device);
+  if (search.length_cap) {  // --max-length binds every search, fairseq's too
+    slt::SearchOptions options = search;
+    options.num_beams = config.get<int64_t>("model.num_beams");
+    loaded.bundle.search = loaded.bundle.model->make_search(options);
+  }
+  if (!checkpoint.empty()) {
+    auto report = slt::load_state_dict(loaded.bundle.model->module(), slt::load_checkpoint_weights(checkpoint.string()),
+                                       checkpoint.string());
+    if (report.loaded == 0)
+      throw slt::UserError("'" + checkpoint.string() + "' holds none of the weights of the " + loaded.bundle.kind +
+                           " model its run configures");
+  }
+  loaded.bundle.model->module().eval();
+  return loaded;
+}
+
+// Features the model can translate: [frames > 0, feature_dim], all finite.
+void check_features(const at::Tensor& features, const std::string& input, std::optional<int64_t> feature_dim) {
+  if (features.dim() != 2) throw slt::UserError("'" + input + "' is not a [frames, feature_dim] tensor");
+  if (features.size(0) == 0) throw slt::UserError("'" + input + "' holds no frames");
+  if (feature_dim && features.size(1) != *feature_dim)
+    throw slt::UserError("'" + input + "' has " + std::to_string(features.size(1)) +
+                         " values per frame, but the model's model.feature_dim is " + std::to_string(*feature_dim));
+  at::Tensor bad = at::logical_not(at::isfinite(features));
+  if (bad.any().item<bool>()) {
+    at::Tensor first = bad.nonzero()[0].cpu();
+    throw slt::UserError("'" + input + "': frame " + std::to_string(first[0].item<int64_t>()) + ", dimension " +
+                         std::to_string(first[1].item<int64_t>()) + " is not finite (nan or inf)");
+  }
 }
 
 // The extraction job for --extractor: slt-extract's keys and defaults with
@@ -86,6 +131,10 @@ slt::ConfigNode extraction_job(const std::string& checkpoint, const std::vector<
                          "video_encoder from slt-run --list-plugins) and its model.* keys");
   return job;
 }
+
+// As model.num_beams and data.max_target_positions allow in a run config.
+constexpr int64_t kMaxBeams = 256;
+constexpr int64_t kMaxLength = 65536;
 
 bool is_video(const fs::path& file) {
   static const std::set<std::string> extensions = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"};
@@ -125,11 +174,18 @@ int run(int argc, char** argv) {
   at::Device device(device_name == "cuda" ? at::kCUDA : at::kCPU);
 
   slt::SearchOptions search;
-  if (vm.count("beams")) search.num_beams = vm["beams"].as<int64_t>();
-  if (vm.count("max-length")) search.max_length = vm["max-length"].as<int64_t>();
-  std::shared_ptr<const slt::FeatureStats> normalize;
-  slt::ModelBundle bundle =
-      load(vm["model"].as<std::string>(), vm["tokenizer"].as<std::string>(), search, device_name, &normalize);
+  if (vm.count("beams")) {
+    search.num_beams = vm["beams"].as<int64_t>();
+    if (*search.num_beams < 1 || *search.num_beams > kMaxBeams)
+      throw slt::UserError("--beams must be from 1 to " + std::to_string(kMaxBeams));
+  }
+  if (vm.count("max-length")) {
+    search.max_length = search.length_cap = vm["max-length"].as<int64_t>();
+    if (*search.max_length < 1 || *search.max_length > kMaxLength)
+      throw slt::UserError("--max-length must be from 1 to " + std::to_string(kMaxLength));
+  }
+  LoadedModel loaded = load(vm["model"].as<std::string>(), vm["tokenizer"].as<std::string>(), search, device_name);
+  slt::ModelBundle& bundle = loaded.bundle;
   bundle.model->module().to(device);
   std::shared_ptr<slt::VideoEncoder> encoder;
   slt::ConfigNode extraction;
@@ -163,8 +219,8 @@ int run(int argc, char** argv) {
     } else {
       throw slt::UserError("'" + input + "': slt-translate reads features .pt files and videos (.mp4, .mov, .mkv, ...)");
     }
-    if (features.dim() != 2) throw slt::UserError("'" + input + "' is not a [frames, feature_dim] tensor");
-    if (normalize) features = normalize->apply(features.cpu(), input);
+    check_features(features, input, loaded.feature_dim);
+    if (loaded.normalize) features = loaded.normalize->apply(features.cpu(), input);
     features = features.unsqueeze(0).to(device);
     auto mask = at::ones({1, features.size(1)}, at::TensorOptions().device(device));
     slt::Translation best = bundle.search->translate(*bundle.model, features, mask).at(0);

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "slt/errors.h"
+#include "slt/io/files.h"
 
 namespace slt {
 
@@ -262,14 +263,30 @@ ConfigNode parse_plain_scalar(std::string_view text) {
     if (s.find("inf") != std::string::npos || s.find("Inf") != std::string::npos ||
         s.find("INF") != std::string::npos)
       return ConfigNode(s[0] == '-' ? -INFINITY : INFINITY);
-    return ConfigNode(std::stod(s));
+    // strtod as Python's float(): 1e999 is inf and 1e-999 is 0, never an exception.
+    return ConfigNode(std::strtod(s.c_str(), nullptr));
   }
   return ConfigNode(std::string(text));
 }
 
 namespace {
 
-ConfigNode from_yaml(const YAML::Node& node, const std::string& source) {
+// YAML aliases share nodes, so a small file can stand for an exponential tree
+// ("billion laughs"); the expansion is bounded in size and depth.
+constexpr size_t kMaxYamlValues = 1000000;
+constexpr int kMaxYamlDepth = 64;
+
+struct YamlBudget {
+  size_t values = 0;
+};
+
+ConfigNode from_yaml(const YAML::Node& node, const std::string& source, YamlBudget& budget, int depth) {
+  if (++budget.values > kMaxYamlValues)
+    throw ConfigError(source + ": more than " + std::to_string(kMaxYamlValues) +
+                      " values once YAML aliases are expanded; is this a config file?");
+  if (depth > kMaxYamlDepth)
+    throw ConfigError(source + ":" + std::to_string(node.Mark().line + 1) + ": nested deeper than " +
+                      std::to_string(kMaxYamlDepth) + " levels");
   switch (node.Type()) {
     case YAML::NodeType::Undefined:
     case YAML::NodeType::Null:
@@ -280,7 +297,7 @@ ConfigNode from_yaml(const YAML::Node& node, const std::string& source) {
       return parse_plain_scalar(node.Scalar());
     case YAML::NodeType::Sequence: {
       ConfigNode list = ConfigNode::list();
-      for (const auto& item : node) list.elements().push_back(from_yaml(item, source));
+      for (const auto& item : node) list.elements().push_back(from_yaml(item, source, budget, depth + 1));
       return list;
     }
     case YAML::NodeType::Map: {
@@ -290,7 +307,7 @@ ConfigNode from_yaml(const YAML::Node& node, const std::string& source) {
         if (map.find(key))
           throw ConfigError(source + ":" + std::to_string(item.first.Mark().line + 1) +
                             ": duplicate key '" + key + "'");
-        map.items().emplace_back(key, from_yaml(item.second, source));
+        map.items().emplace_back(key, from_yaml(item.second, source, budget, depth + 1));
       }
       return map;
     }
@@ -390,10 +407,12 @@ ConfigNode parse_yaml(const std::string& text, const std::string& source) {
   } catch (const YAML::Exception& e) {
     throw ConfigError(source + ":" + std::to_string(e.mark.line + 1) + ": invalid YAML: " + e.msg);
   }
-  return from_yaml(root, source);
+  YamlBudget budget;
+  return from_yaml(root, source, budget, 0);
 }
 
 ConfigNode load_yaml_file(const std::string& path) {
+  require_regular_file(path, "config file");
   std::ifstream in(path);
   if (!in) throw ConfigError("cannot read config file '" + path + "'");
   std::stringstream buffer;

@@ -1,10 +1,16 @@
 #include "slt/config/overrides.h"
 
+#include <algorithm>
+
 #include "slt/errors.h"
 
 namespace slt {
 
 namespace {
+
+constexpr int kMaxNesting = 64;     // [] / {} levels in one value
+constexpr size_t kMaxKeyParts = 64;  // a.b.c... segments in one key
+constexpr size_t kMaxSweepRuns = 100000;
 
 class ValueParser {
  public:
@@ -33,8 +39,14 @@ class ValueParser {
     skip_space();
     if (pos_ >= s_.size()) fail("a value");
     char c = s_[pos_];
-    if (c == '[') return parse_list();
-    if (c == '{') return parse_map();
+    if (c == '[' || c == '{') {
+      // Nesting is bounded: each level is a frame of this recursive parser.
+      if (depth_ >= kMaxNesting) fail("at most " + std::to_string(kMaxNesting) + " levels of nested [] and {}");
+      ++depth_;
+      ConfigNode value = c == '[' ? parse_list() : parse_map();
+      --depth_;
+      return value;
+    }
     if (c == '\'' || c == '"') {
       std::string quoted = parse_quoted();
       skip_space();
@@ -147,13 +159,15 @@ class ValueParser {
     ++pos_;
   }
   [[noreturn]] void fail(const std::string& expected) const {
-    throw ConfigError("cannot parse override '" + arg_ + "': expected " + expected +
-                      " at position " + std::to_string(pos_) + " of the value '" + s_ + "'");
+    auto shown = [](const std::string& text) { return text.size() > 200 ? text.substr(0, 200) + "..." : text; };
+    throw ConfigError("cannot parse override '" + shown(arg_) + "': expected " + expected + " at position " +
+                      std::to_string(pos_) + " of the value '" + shown(s_) + "'");
   }
 
   const std::string& s_;
   const std::string& arg_;
   size_t pos_ = 0;
+  int depth_ = 0;
 };
 
 bool valid_key(const std::string& key) {
@@ -208,12 +222,22 @@ Override parse_override(const std::string& text) {
                         "=VALUE (or ~" + o.key + " to delete the key)");
     return o;
   }
+  if (static_cast<size_t>(std::count(o.key.begin(), o.key.end(), '.')) >= kMaxKeyParts)
+    throw ConfigError("cannot parse override '" + text.substr(0, 80) + "...': a key has at most " +
+                      std::to_string(kMaxKeyParts) + " dotted parts");
   std::string value_text = rest.substr(eq + 1);
   o.values = ValueParser(value_text, text).parse_sweep(&o.value_texts);
   return o;
 }
 
 std::vector<std::vector<Override>> expand_sweeps(const std::vector<Override>& overrides) {
+  size_t total = 1;
+  for (const auto& o : overrides) {
+    total *= std::max<size_t>(1, o.values.size());
+    if (total > kMaxSweepRuns)
+      throw ConfigError("this sweep has more than " + std::to_string(kMaxSweepRuns) +
+                        " runs; split it into several --multirun commands");
+  }
   std::vector<std::vector<Override>> runs(1);
   for (const auto& o : overrides) {
     std::vector<std::vector<Override>> next;

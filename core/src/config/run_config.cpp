@@ -28,29 +28,32 @@ ConfigSchema build_run_schema() {
   s.add("common.dist_eval", V::Bool, true,
         "Enabling distributed evaluation (recommended during training for faster monitor");
   s.add("common.pin_mem", V::Bool, true, "Whether to pin memory");
-  s.add("common.num_workers", V::Int, 10, "Num dataloader workers");
+  s.add("common.num_workers", V::Int, 10, "Num dataloader workers").at_least(0);
   s.add("common.eval_print_samples", V::Bool, false,
         "Whether to print hyps and refs during evaluation");
   s.add("common.print_freq", V::Int, 50,
         "Log training loss, accuracy, learning rate and speed every N batches (slt addition; the reference "
-        "logs every 50)");
-  s.add("common.max_checkpoints", V::Int, 3, "Only keep the last N checkpoints");
+        "logs every 50)").at_least(1);
+  s.add("common.max_checkpoints", V::Int, 3, "Only keep the last N checkpoints").at_least(1);
   s.add_optional("common.eval_steps", V::Int, nullptr,
                  "Interval for evaluation during training. None means evaluation is only "
-                 "performed after every epoch.");
+                 "performed after every epoch.").at_least(1);
   s.add("common.eval_best_model_after_training", V::Bool, true,
         "Whether to run evaluation on the best model (based on validation BLEU-4) after training");
   s.add("common.overwrite_output_dir", V::Bool, false,
         "Whether to overwrite files in the output directory in case it already exists");
+  s.add_implicit("common.resume_with_changed_config", V::Bool,
+                 "Resume from the folder's checkpoint although the config changed keys the weights depend on "
+                 "(seed, model, data, optimizer); by default such a resume is refused (slt addition)");
   s.add("common.compute_bleurt", V::Bool, false,
         "Compute BLEURT scores as part of the full evaluation. Requires tensorflow-gpu and "
         "sufficient GPU memory for the BLEURT-20 checkpoint.");
   // model
   s.add_required("model.name_or_path", V::String, "Path or identifier of pretrained transformer model");
-  s.add_required("model.feature_dim", V::Int, "Embedding dimension of features");
+  s.add_required("model.feature_dim", V::Int, "Embedding dimension of features").at_least(1);
   s.add("model.from_scratch", V::Bool, false, "Whether to train from scratch");
-  s.add("model.dropout", V::Float, 0.3, "Dropout probability for the classifier");
-  s.add("model.num_beams", V::Int, 5, "Num beams for generation");
+  s.add("model.dropout", V::Float, 0.3, "Dropout probability for the classifier").between(0, 1);
+  s.add("model.num_beams", V::Int, 5, "Num beams for generation").between(1, 256);
   s.add_selector("model.arch",
                  "Model component by name (slt-run --list-plugins); null: the component that claims "
                  "model.name_or_path (slt addition)");
@@ -72,21 +75,21 @@ ConfigSchema build_run_schema() {
   s.add_optional("model.encoder_embed_dim", V::Int, nullptr, "Embedding dimension of encoder");
   s.add_optional("model.encoder_ffn_embed_dim", V::Int, nullptr, "Encoder dimension for FFN");
   s.add_optional("model.encoder_attention_heads", V::Int, nullptr, "Num encoder attention heads");
-  s.add_optional("model.encoder_layerdrop", V::Float, nullptr, "Encoder layerdrop rate");
+  s.add_optional("model.encoder_layerdrop", V::Float, nullptr, "Encoder layerdrop rate").between(0, 1);
   s.add_optional("model.encoder_layers", V::Int, nullptr, "Num encoder layers");
   s.add_optional("model.decoder_normalize_before", V::Bool, nullptr,
                  "Whether to apply layernorm before each decoder block");
   s.add_optional("model.decoder_embed_dim", V::Int, nullptr, "Embedding dimension of decoder");
   s.add_optional("model.decoder_ffn_embed_dim", V::Int, nullptr, "Decoder dimension for FFN");
   s.add_optional("model.decoder_attention_heads", V::Int, nullptr, "Num decoder attention heads");
-  s.add_optional("model.decoder_layerdrop", V::Float, nullptr, "Decoder layerdrop rate");
+  s.add_optional("model.decoder_layerdrop", V::Float, nullptr, "Decoder layerdrop rate").between(0, 1);
   s.add_optional("model.decoder_layers", V::Int, nullptr, "Num decoder layers");
   s.add_optional("model.decoder_output_dim", V::Int, nullptr, "Decoder dimension for outputs");
-  s.add_optional("model.classifier_dropout", V::Float, nullptr, "Dropout probability");
+  s.add_optional("model.classifier_dropout", V::Float, nullptr, "Dropout probability").between(0, 1);
   s.add_optional("model.attention_dropout", V::Float, nullptr,
-                 "Dropout probability for attention weights");
+                 "Dropout probability for attention weights").between(0, 1);
   s.add_optional("model.activation_dropout", V::Float, nullptr,
-                 "Dropout probability after activation in FFN.");
+                 "Dropout probability after activation in FFN.").between(0, 1);
   s.add_optional("model.layernorm_embedding", V::Bool, nullptr, "Apply LayerNorm to embeddings");
   s.add_optional("model.no_scale_embedding", V::Bool, nullptr, "Do not scale embeddings");
   s.add_optional("model.share_decoder_input_output_embed", V::Bool, nullptr,
@@ -102,27 +105,27 @@ ConfigSchema build_run_schema() {
   s.add_selector("data.dataset",
                  "Dataset component for every data folder; null: the one that claims each folder (slt addition)");
   s.add("data.num_epochs_extracted", V::Int, 1,
-        "Number of epochs that (augmented) features have been extracted for");
-  s.add("data.min_source_positions", V::Int, 0, "Min number of tokens in the source sequence");
-  s.add("data.max_source_positions", V::Int, 1024, "Max number of tokens in the source sequence");
-  s.add("data.max_target_positions", V::Int, 1024, "Max number of tokens in the target sequence");
+        "Number of epochs that (augmented) features have been extracted for").at_least(1);
+  s.add("data.min_source_positions", V::Int, 0, "Min number of tokens in the source sequence").at_least(0);
+  s.add("data.max_source_positions", V::Int, 1024, "Max number of tokens in the source sequence").at_least(1);
+  s.add("data.max_target_positions", V::Int, 1024, "Max number of tokens in the target sequence").between(1, 65536);
   // criterion
-  s.add("criterion.label_smoothing", V::Float, 0.2, "Label smoothing factor");
+  s.add("criterion.label_smoothing", V::Float, 0.2, "Label smoothing factor").between(0, 1);
   // optim
-  s.add("optim.clip_grad", V::Float, 1.0, "Gradient norm clipping threshold");
-  s.add("optim.lr", V::Float, 0.001, "Learning rate");
-  s.add("optim.min_lr", V::Float, 1e-4, "Minimum learning rate after decay");
-  s.add("optim.weight_decay", V::Float, 1e-1, "Adam weight decay");
-  s.add("optim.start_epoch", V::Int, 0, "Start epoch");
-  s.add("optim.epochs", V::Int, 200, "Number of training epochs");
-  s.add("optim.warmup_epochs", V::Int, 10, "Number of epochs to warm up learning rate for");
-  s.add("optim.train_batch_size", V::Int, 32, "Batch size for training");
-  s.add("optim.val_batch_size", V::Int, 64, "Batch size for validation");
-  s.add("optim.gradient_accumulation_steps", V::Int, 1, "Gradient accumulation steps");
+  s.add("optim.clip_grad", V::Float, 1.0, "Gradient norm clipping threshold").at_least(0);
+  s.add("optim.lr", V::Float, 0.001, "Learning rate").at_least(0);
+  s.add("optim.min_lr", V::Float, 1e-4, "Minimum learning rate after decay").at_least(0);
+  s.add("optim.weight_decay", V::Float, 1e-1, "Adam weight decay").at_least(0);
+  s.add("optim.start_epoch", V::Int, 0, "Start epoch").at_least(0);
+  s.add("optim.epochs", V::Int, 200, "Number of training epochs").at_least(0);
+  s.add("optim.warmup_epochs", V::Int, 10, "Number of epochs to warm up learning rate for").at_least(0);
+  s.add("optim.train_batch_size", V::Int, 32, "Batch size for training").at_least(1);
+  s.add("optim.val_batch_size", V::Int, 64, "Batch size for validation").at_least(1);
+  s.add("optim.gradient_accumulation_steps", V::Int, 1, "Gradient accumulation steps").at_least(1);
   s.add("optim.early_stopping", V::Bool, true, "Whether to apply early stopping");
-  s.add("optim.patience", V::Int, 10, "Early stop after this many epochs without improvement.");
+  s.add("optim.patience", V::Int, 10, "Early stop after this many epochs without improvement.").at_least(0);
   s.add_optional("optim.epoch_offset", V::Int, nullptr,
-                 "Number of steps to skip in current epoch when resuming training.");
+                 "Number of steps to skip in current epoch when resuming training.").at_least(0);
   // dist
   s.add("dist.world_size", V::Int, 1, "Number of distributed processes");
   s.add("dist.port", V::Int, 1, "Port for dist communication");

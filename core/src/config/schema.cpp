@@ -1,5 +1,7 @@
 #include "slt/config/schema.h"
 
+#include <cstdio>
+
 #include "slt/errors.h"
 #include "slt/text/text.h"
 
@@ -16,6 +18,28 @@ const char* value_type_name(ValueType type) {
     case ValueType::Any: return "any";
   }
   return "?";
+}
+
+std::string describe_bounds(const ConfigField& field) {
+  auto number = [](double v) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%g", v);
+    return std::string(text);
+  };
+  if (field.minimum && field.maximum) return "between " + number(*field.minimum) + " and " + number(*field.maximum);
+  if (field.minimum) return "at least " + number(*field.minimum);
+  if (field.maximum) return "at most " + number(*field.maximum);
+  return "";
+}
+
+ConfigSchema& ConfigSchema::at_least(double minimum) {
+  fields_.back().minimum = minimum;
+  return *this;
+}
+
+ConfigSchema& ConfigSchema::at_most(double maximum) {
+  fields_.back().maximum = maximum;
+  return *this;
 }
 
 ConfigSchema& ConfigSchema::add(std::string key, ValueType type, ConfigNode default_value,
@@ -120,6 +144,12 @@ void check_type(const ConfigField& field, ConfigNode& value, const std::string& 
     throw ConfigError("config key '" + full_key + "': expected " + value_type_name(field.type) +
                       ", got " + type_name(value.type()) +
                       (value.is_scalar() ? " '" + value.scalar_text() + "'" : std::string()));
+  if ((field.minimum || field.maximum) && (value.type() == T::Int || value.type() == T::Float)) {
+    const double number = value.as_double();
+    if ((field.minimum && !(number >= *field.minimum)) || (field.maximum && !(number <= *field.maximum)))
+      throw ConfigError("config key '" + full_key + "': " + value.scalar_text() + " is out of range (" +
+                        describe_bounds(field) + ")");
+  }
   if (!field.allowed.empty() && value.is_scalar()) {
     std::string text = value.is_string() ? value.as_string() : value.scalar_text();
     bool allowed = false;

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cmath>
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
@@ -113,6 +114,22 @@ class BufferPool : public std::enable_shared_from_this<BufferPool> {
 
 
 namespace {
+
+std::string describe_source(const FeatureSource& source) {
+  return source.origin.empty() ? "features '" + source.feature_id + "'" : "'" + source.origin + "'";
+}
+
+// NaN or infinite features make a NaN loss or an empty translation far from
+// their cause: refused where they are read, with the file and position.
+void require_finite(const FeatureSource& source, const float* values) {
+  const int64_t count = source.frames * source.dim;
+  for (int64_t i = 0; i < count; ++i) {
+    if (std::isfinite(values[i])) continue;
+    throw UserError(describe_source(source) + ": frame " + std::to_string(i / source.dim) + ", dimension " +
+                    std::to_string(i % source.dim) + " is " + (std::isnan(values[i]) ? "nan" : "infinite") +
+                    "; re-extract that video's features or remove it from the manifest");
+  }
+}
 
 // The collator: rows of `frames[i] x dim` floats written by fill(i, row) into a
 // zero-padded [B, T, dim] batch, a float mask, and tokenised, padded labels.
@@ -256,9 +273,12 @@ void FeatureLoader::start_epoch(int64_t epoch, size_t skip_batches) {
         if (local < d->size()) {
           FeatureSource source = d->open(local);
           source.index += static_cast<int64_t>(global - local);  // back to a global position
+          if (options_.feature_dim > 0 && source.dim != options_.feature_dim)
+            throw UserError(describe_source(source) + " has " + std::to_string(source.dim) +
+                            " values per frame, but model.feature_dim is " + std::to_string(options_.feature_dim));
           if (!sources.empty() && source.dim != plan.dim)
-            throw UserError("feature '" + source.feature_id + "' has dimension " + std::to_string(source.dim) +
-                            ", the rest of its batch " + std::to_string(plan.dim));
+            throw UserError(describe_source(source) + " has " + std::to_string(source.dim) + " values per frame, " +
+                            describe_source(sources.front()) + " in the same batch " + std::to_string(plan.dim));
           plan.dim = source.dim;
           plan.frames.push_back(source.frames);
           plan.labels.push_back(source.label);
@@ -270,7 +290,10 @@ void FeatureLoader::start_epoch(int64_t epoch, size_t skip_batches) {
         local -= d->size();
       }
     }
-    return assemble(plan, [&](size_t i, float* row) { sources[i].read(row); }, pool_.get(), tokenizer_.get(),
+    return assemble(plan, [&](size_t i, float* row) {
+                      sources[i].read(row);
+                      require_finite(sources[i], row);
+                    }, pool_.get(), tokenizer_.get(),
                     options_.max_target_length, options_.normalize.get());
   };
   State* s = state_.get();

@@ -1,6 +1,7 @@
 #include "slt/eval/meteor.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -51,7 +52,8 @@ std::vector<std::string> treebank_tokenize(std::string text) {
       rule("(')(?!re|ve|ll|m|t|s|d|n)(\\w)\\b", "$1 $2", true),
   };
   static const std::vector<Rule> punctuation = {
-      rule("([^.])(\\.)([\\])}>\"']*)\\s*$", "$1 $2 $3 "),
+      // NLTK's class [\]\)}>"\'»”’ ] also holds the closing quotes and a space.
+      rule("([^.])(\\.)((?:[\\])}>\"' ]|\xc2\xbb|\xe2\x80\x9d|\xe2\x80\x99)*)\\s*$", "$1 $2 $3 "),
       rule("([:,])([^\\d])", " $1 $2"),
       rule("([:,])$", " $1 "),
       rule("\\.{2,}", " $& "),
@@ -113,9 +115,8 @@ std::vector<std::string> split_sentences(const std::string& text) {
   for (size_t i = 0; i < s.size(); ++i) {
     if (s[i] != U'.' && s[i] != U'!' && s[i] != U'?') continue;
     size_t end = i + 1;
-    while (end < s.size() && (s[end] == U'"' || s[end] == U'\'' || s[end] == U')' || s[end] == U']' ||
-                              s[end] == 0x201d || s[end] == 0x2019))
-      ++end;
+    // Punkt looks past ASCII closers only: "stop.” and" holds no sentence break.
+    while (end < s.size() && (s[end] == U'"' || s[end] == U'\'' || s[end] == U')' || s[end] == U']')) ++end;
     size_t next = end;
     while (next < s.size() && unicode::is_python_space(s[next])) ++next;
     if (next == end || next >= s.size()) continue;
@@ -475,19 +476,59 @@ class WordNet {
 using Enum = std::vector<std::pair<size_t, std::string>>;
 using Matches = std::vector<std::pair<size_t, size_t>>;
 
-Matches match_enums(Enum& hyp, Enum& ref) {
-  Matches matches;
-  for (size_t i = hyp.size(); i-- > 0;) {
-    for (size_t j = ref.size(); j-- > 0;) {
-      if (hyp[i].second == ref[j].second) {
-        matches.emplace_back(hyp[i].first, ref[j].first);
-        hyp.erase(hyp.begin() + static_cast<long>(i));
-        ref.erase(ref.begin() + static_cast<long>(j));
-        break;
-      }
-    }
+// Remaining reference positions by word, ascending. NLTK scans the remaining
+// references from the end for each hypothesis word: the largest position with
+// an equal word. A map gives the same choice in linear time (long lines).
+class RemainingWords {
+ public:
+  explicit RemainingWords(const Enum& words) {
+    for (const auto& [position, word] : words) positions_[word].push_back(position);
   }
+  // The largest remaining position among `candidates`' words, removed; npos if none.
+  template <typename Words>
+  size_t take_last(const Words& candidates) {
+    std::vector<size_t>* best = nullptr;
+    for (const auto& word : candidates) {
+      auto it = positions_.find(word);
+      if (it != positions_.end() && !it->second.empty() && (!best || it->second.back() > best->back())) best = &it->second;
+    }
+    if (!best) return std::string::npos;
+    size_t position = best->back();
+    best->pop_back();
+    return position;
+  }
+
+ private:
+  std::unordered_map<std::string, std::vector<size_t>> positions_;
+};
+
+// Drops the matched entries from `words` (order kept).
+void remove_matched(Enum& words, const std::unordered_set<size_t>& matched) {
+  words.erase(std::remove_if(words.begin(), words.end(), [&](const auto& w) { return matched.count(w.first) > 0; }),
+              words.end());
+}
+
+// One matching stage: hypothesis words from the last, each paired with the
+// last remaining reference word that `candidates(word)` accepts.
+template <typename Candidates>
+Matches match_stage(Enum& hyp, Enum& ref, Candidates candidates) {
+  Matches matches;
+  RemainingWords remaining(ref);
+  std::unordered_set<size_t> hyp_matched, ref_matched;
+  for (size_t i = hyp.size(); i-- > 0;) {
+    size_t j = remaining.take_last(candidates(hyp[i].second));
+    if (j == std::string::npos) continue;
+    matches.emplace_back(hyp[i].first, j);
+    hyp_matched.insert(hyp[i].first);
+    ref_matched.insert(j);
+  }
+  remove_matched(hyp, hyp_matched);
+  remove_matched(ref, ref_matched);
   return matches;
+}
+
+Matches match_enums(Enum& hyp, Enum& ref) {
+  return match_stage(hyp, ref, [](const std::string& word) { return std::array<std::string, 1>{word}; });
 }
 
 }  // namespace
@@ -507,20 +548,14 @@ double meteor(const std::string& hypothesis, const std::string& reference, doubl
   for (auto& [i, w] : ref) w = porter_stem(w);
   Matches stem_matches = match_enums(hyp, ref);
   matches.insert(matches.end(), stem_matches.begin(), stem_matches.end());
-  for (size_t i = hyp.size(); i-- > 0;) {
+  Matches synonym_matches = match_stage(hyp, ref, [](const std::string& word) {
     std::unordered_set<std::string> synonyms;
-    for (auto& name : wordnet_synonyms(hyp[i].second))
+    for (auto& name : wordnet_synonyms(word))
       if (name.find('_') == std::string::npos) synonyms.insert(name);
-    synonyms.insert(hyp[i].second);
-    for (size_t j = ref.size(); j-- > 0;) {
-      if (synonyms.count(ref[j].second)) {
-        matches.emplace_back(hyp[i].first, ref[j].first);
-        hyp.erase(hyp.begin() + static_cast<long>(i));
-        ref.erase(ref.begin() + static_cast<long>(j));
-        break;
-      }
-    }
-  }
+    synonyms.insert(word);
+    return synonyms;
+  });
+  matches.insert(matches.end(), synonym_matches.begin(), synonym_matches.end());
   std::stable_sort(matches.begin(), matches.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   if (matches.empty() || translation_length == 0 || reference_length == 0) return 0.0;
   double precision = static_cast<double>(matches.size()) / static_cast<double>(translation_length);

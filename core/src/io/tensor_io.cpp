@@ -7,12 +7,15 @@
 #include <torch/csrc/jit/serialization/pickle.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <set>
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "slt/io/files.h"
 #include "zip_archive.h"
 
 namespace slt {
@@ -422,6 +425,7 @@ class Unpickler {
 namespace {
 
 void check_header(const std::string& path) {
+  require_regular_file(path, "tensor file");
   std::ifstream probe(path, std::ios::binary);
   if (!probe) throw TensorFileError("cannot open '" + path + "': " + std::strerror(errno));
   char head[4] = {};
@@ -479,6 +483,8 @@ struct PtTensorFile::Impl {
   std::unique_ptr<detail::ZipArchive> archive;
   std::string record;
   std::vector<int64_t> sizes;
+  std::vector<int64_t> strides;  // PyTorch saves views as they are (torch.save(x.t()))
+  bool contiguous = true;
   c10::ScalarType dtype;
   int64_t offset_elements = 0;
 };
@@ -495,7 +501,8 @@ PtTensorFile::PtTensorFile(const std::string& path) : impl_(std::make_shared<Imp
     if (!value.isTensor())
       throw TensorFileError("holds a " + value.tagKind() + ", expected a single tensor");
     at::Tensor meta = value.toTensor();
-    if (!meta.is_contiguous()) throw TensorFileError("holds a non-contiguous tensor");
+    impl_->contiguous = meta.is_contiguous();
+    impl_->strides = meta.strides().vec();
     impl_->record = unpickler.storage_keys().at(meta.storage().unsafeGetStorageImpl());
     impl_->sizes = meta.sizes().vec();
     impl_->dtype = meta.scalar_type();
@@ -515,8 +522,24 @@ void PtTensorFile::read_rows(void* destination, int64_t rows) const {
   for (size_t d = 1; d < impl_->sizes.size(); ++d) row_elements *= impl_->sizes[d];
   uint64_t element = c10::elementSize(impl_->dtype);
   uint64_t offset = static_cast<uint64_t>(impl_->offset_elements) * element;
-  uint64_t bytes = static_cast<uint64_t>(rows * row_elements) * element;
-  impl_->archive->read_range(impl_->record, destination, offset, bytes);
+  if (impl_->contiguous) {
+    uint64_t bytes = static_cast<uint64_t>(rows * row_elements) * element;
+    impl_->archive->read_range(impl_->record, destination, offset, bytes);
+    return;
+  }
+  // A view: read the storage span the rows reach (the unpickler checked it
+  // lies within the storage), then lay the rows out densely.
+  std::vector<int64_t> sizes = impl_->sizes;
+  sizes[0] = rows;
+  int64_t span = 1;
+  for (size_t d = 0; d < sizes.size(); ++d) {
+    if (sizes[d] == 0) return;
+    span += (sizes[d] - 1) * impl_->strides[d];
+  }
+  at::Tensor storage = at::empty({span}, at::TensorOptions().dtype(impl_->dtype));
+  impl_->archive->read_range(impl_->record, storage.data_ptr(), offset, static_cast<uint64_t>(span) * element);
+  at::Tensor rows_view = storage.as_strided(sizes, impl_->strides).contiguous();
+  std::memcpy(destination, rows_view.data_ptr(), static_cast<size_t>(rows * row_elements) * element);
 }
 
 void PtTensorFile::read_rows_as_float(float* destination, int64_t rows) const {
@@ -619,6 +642,7 @@ std::string safetensors_dtype_name(c10::ScalarType type) {
 }
 
 NamedTensors load_safetensors_file(const std::string& path) {
+  require_regular_file(path, "safetensors file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw TensorFileError("cannot open '" + path + "': " + std::strerror(errno));
   in.seekg(0, std::ios::end);
@@ -633,31 +657,70 @@ NamedTensors load_safetensors_file(const std::string& path) {
   std::string header(header_size, '\0');
   in.read(header.data(), static_cast<std::streamsize>(header_size));
   nlohmann::ordered_json json;
+  std::set<std::string> names;
+  std::string duplicate;
   try {
-    json = nlohmann::ordered_json::parse(header);
+    // The header is a JSON object of tensors; a name given twice is refused (JSON keeps the last silently).
+    json = nlohmann::ordered_json::parse(header, [&](int depth, nlohmann::ordered_json::parse_event_t event,
+                                                    nlohmann::ordered_json& parsed) {
+      if (depth == 1 && event == nlohmann::ordered_json::parse_event_t::key && parsed.is_string() &&
+          !names.insert(parsed.get<std::string>()).second && duplicate.empty())
+        duplicate = parsed.get<std::string>();
+      return true;
+    });
   } catch (const std::exception& e) {
     throw TensorFileError("'" + path + "' has an invalid safetensors header: " + e.what());
   }
-  uint64_t data_start = 8 + header_size;
+  if (!json.is_object()) throw TensorFileError("'" + path + "': the safetensors header is not a JSON object");
+  if (!duplicate.empty()) throw TensorFileError("'" + path + "': tensor '" + duplicate + "' appears twice in the header");
+  const uint64_t data_start = 8 + header_size;
+  const uint64_t data_size = file_size - data_start;
   NamedTensors out;
+  std::vector<std::pair<uint64_t, std::string>> ranges;  // (begin, name), for the overlap check
+  std::map<std::string, uint64_t> ends;
   for (auto it = json.begin(); it != json.end(); ++it) {
     if (it.key() == "__metadata__") continue;
     const auto& entry = it.value();
-    std::string dtype_name = entry.at("dtype").get<std::string>();
+    auto bad = [&](const std::string& why) { return TensorFileError("'" + path + "': tensor '" + it.key() + "' " + why); };
+    if (!entry.is_object() || !entry.contains("dtype") || !entry["dtype"].is_string() || !entry.contains("shape") ||
+        !entry["shape"].is_array() || !entry.contains("data_offsets") || !entry["data_offsets"].is_array())
+      throw bad("needs \"dtype\" (string), \"shape\" and \"data_offsets\" (arrays)");
+    std::string dtype_name = entry["dtype"].get<std::string>();
     auto dtype = safetensors_dtypes().find(dtype_name);
-    if (dtype == safetensors_dtypes().end())
-      throw TensorFileError("'" + path + "': tensor '" + it.key() + "' has unsupported dtype " + dtype_name);
-    std::vector<int64_t> shape = entry.at("shape").get<std::vector<int64_t>>();
-    auto offsets = entry.at("data_offsets").get<std::vector<uint64_t>>();
+    if (dtype == safetensors_dtypes().end()) throw bad("has unsupported dtype " + dtype_name);
+    std::vector<int64_t> shape;
+    uint64_t numel = 1;
+    for (const auto& d : entry["shape"]) {
+      if (!d.is_number_unsigned()) throw bad("has a shape entry that is not a non-negative integer");
+      const uint64_t size = d.get<uint64_t>();
+      if (__builtin_mul_overflow(numel, size, &numel) || size > uint64_t{INT64_MAX})
+        throw bad("has a shape larger than the file");
+      shape.push_back(static_cast<int64_t>(size));
+    }
+    const auto& offsets = entry["data_offsets"];
+    if (offsets.size() != 2 || !offsets[0].is_number_unsigned() || !offsets[1].is_number_unsigned())
+      throw bad("needs two non-negative data_offsets");
+    const uint64_t begin = offsets[0].get<uint64_t>(), end = offsets[1].get<uint64_t>();
+    uint64_t nbytes = 0;
+    if (__builtin_mul_overflow(numel, static_cast<uint64_t>(c10::elementSize(dtype->second)), &nbytes))
+      throw bad("has a shape larger than the file");
+    if (begin > end || end > data_size || end - begin != nbytes)
+      throw bad("has data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) + "] that do not fit its " +
+                std::to_string(nbytes) + " bytes within the " + std::to_string(data_size) +
+                " data bytes of the file (truncated or corrupt)");
+    ranges.emplace_back(begin, it.key());
+    ends[it.key()] = end;
     at::Tensor t = at::empty(shape, at::TensorOptions().dtype(dtype->second));
-    uint64_t nbytes = static_cast<uint64_t>(t.numel()) * t.element_size();
-    if (offsets.size() != 2 || offsets[1] - offsets[0] != nbytes || data_start + offsets[1] > file_size)
-      throw TensorFileError("'" + path + "': tensor '" + it.key() + "' has inconsistent offsets (truncated file?)");
-    in.seekg(static_cast<std::streamoff>(data_start + offsets[0]));
+    in.seekg(static_cast<std::streamoff>(data_start + begin));
     in.read(static_cast<char*>(t.data_ptr()), static_cast<std::streamsize>(nbytes));
-    if (!in) throw TensorFileError("'" + path + "': cannot read tensor '" + it.key() + "'");
+    if (!in) throw bad("cannot be read");
     out.emplace_back(it.key(), t);
   }
+  std::sort(ranges.begin(), ranges.end());
+  for (size_t i = 1; i < ranges.size(); ++i)
+    if (ranges[i].first < ends[ranges[i - 1].second])
+      throw TensorFileError("'" + path + "': the data of tensors '" + ranges[i - 1].second + "' and '" +
+                            ranges[i].second + "' overlap");
   return out;
 }
 
@@ -666,8 +729,7 @@ NamedTensors load_safetensors_file(const std::string& path) {
 NamedTensors load_safetensors(const std::string& path) {
   const std::string index_suffix = ".index.json";
   if (path.size() > index_suffix.size() && path.compare(path.size() - index_suffix.size(), index_suffix.size(), index_suffix) == 0) {
-    std::ifstream in(path);
-    if (!in) throw TensorFileError("cannot open '" + path + "'");
+    std::ifstream in = open_regular_file(path, "safetensors index");
     nlohmann::ordered_json index;
     try {
       index = nlohmann::ordered_json::parse(in);
@@ -676,6 +738,8 @@ NamedTensors load_safetensors(const std::string& path) {
     }
     std::string dir = path.substr(0, path.rfind('/') + 1);
     std::vector<std::string> shards;
+    if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object())
+      throw TensorFileError("'" + path + "' has no \"weight_map\" object");
     for (const auto& [name, shard] : index.at("weight_map").items()) {
       std::string file = shard.get<std::string>();
       if (std::find(shards.begin(), shards.end(), file) == shards.end()) shards.push_back(file);

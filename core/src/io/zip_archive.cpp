@@ -8,6 +8,7 @@
 #include <cstring>
 #include <vector>
 
+#include "slt/io/files.h"
 #include "slt/io/tensor_io.h"
 
 namespace slt::detail {
@@ -39,6 +40,7 @@ void ZipArchive::pread_exact(void* destination, uint64_t size, uint64_t offset, 
 
 ZipArchive::ZipArchive(const std::string& path) : path_(path) {
   auto fail = [&](const std::string& why) { return TensorFileError("cannot read '" + path_ + "': " + why); };
+  require_regular_file(path, "tensor file");  // a FIFO would block open() itself
   fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd_ < 0) throw fail(std::strerror(errno));
   try {
@@ -72,6 +74,10 @@ ZipArchive::ZipArchive(const std::string& path) : path_(path) {
       dir_size = le(record + 40, 8);
       dir_offset = le(record + 48, 8);
     }
+    // Sizes from the file are checked against the file before anything is allocated.
+    if (dir_size > file_size_ || dir_offset > file_size_ - dir_size)
+      throw fail("the zip directory claims " + std::to_string(dir_size) + " bytes at offset " +
+                 std::to_string(dir_offset) + ", beyond the file's " + std::to_string(file_size_) + " (truncated?)");
     std::vector<char> directory(dir_size);
     pread_exact(directory.data(), dir_size, dir_offset, "the zip directory");
     size_t pos = 0;
@@ -99,6 +105,9 @@ ZipArchive::ZipArchive(const std::string& path) : path_(path) {
         e += 4 + len;
       }
       if (method != 0) throw fail("entry '" + name + "' is compressed; torch.save writes uncompressed archives");
+      if (uncompressed > file_size_ || local > file_size_ - uncompressed)
+        throw fail("entry '" + name + "' claims " + std::to_string(uncompressed) + " bytes at offset " +
+                   std::to_string(local) + ", beyond the file's " + std::to_string(file_size_) + " (truncated?)");
       entries_.emplace(name, Entry{local, uncompressed});
       pos += 46 + name_len + extra_len + comment_len;
     }

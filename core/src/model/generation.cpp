@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "slt/errors.h"
+#include "slt/io/files.h"
 
 namespace slt {
 
@@ -217,8 +218,8 @@ GenerationOutput beam_search(Seq2SeqModel& model, const at::Tensor& encoded_in, 
 GenerationConfig read_generation_config(const std::filesystem::path& folder) {
   GenerationConfig config;
   for (const char* name : {"generation_config.json", "config.json"}) {
-    std::ifstream in(folder / name);
-    if (!in) continue;
+    if (!std::filesystem::exists(folder / name)) continue;
+    std::ifstream in = open_regular_file(folder / name, "generation config");
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(in);
@@ -379,6 +380,10 @@ std::string HfSearch::describe() const {
 
 FairseqSearch::FairseqSearch(FairseqGenerationConfig config, const SearchOptions& options) : config_(std::move(config)) {
   if (options.num_beams) config_.beam = *options.num_beams;
+  if (options.length_cap) {
+    config_.max_len_a = 0;
+    config_.max_len_b = *options.length_cap;
+  }
 }
 
 std::vector<Translation> FairseqSearch::translate(Seq2SeqModel& model, const at::Tensor& features,

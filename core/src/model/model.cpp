@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "slt/errors.h"
+#include "slt/io/files.h"
 #include "slt/text/text.h"
 
 namespace fs = std::filesystem;
@@ -44,6 +45,7 @@ LoadReport load_state_dict(torch::nn::Module& module, const NamedTensors& tensor
   }
   for (const auto& [name, tensor] : targets)
     if (!loaded.count(name) && !expected_missing.count(name)) report.missing.push_back(name);
+  report.loaded = loaded.size();
   if (!report.missing.empty())
     spdlog::warn("{}: {} weights not found and left as initialised: {}", source, report.missing.size(),
                  join(report.missing));
@@ -96,9 +98,17 @@ NamedTensors load_hf_weights(const fs::path& folder) {
     return flatten_tensors(load_pt(path), path);
   }
   if (fs::exists(folder / "pytorch_model.bin.index.json")) {
-    std::ifstream in(folder / "pytorch_model.bin.index.json");
-    auto index = nlohmann::json::parse(in);
+    const fs::path index_path = folder / "pytorch_model.bin.index.json";
+    std::ifstream in = open_regular_file(index_path, "weights index");
+    nlohmann::json index;
+    try {
+      index = nlohmann::json::parse(in);
+    } catch (const std::exception& e) {
+      throw UserError("'" + index_path.string() + "' is not valid JSON: " + e.what());
+    }
     std::vector<std::string> shards;
+    if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object())
+      throw UserError("'" + index_path.string() + "' has no \"weight_map\" object");
     for (const auto& [name, shard] : index.at("weight_map").items())
       if (std::find(shards.begin(), shards.end(), shard.get<std::string>()) == shards.end())
         shards.push_back(shard.get<std::string>());

@@ -62,6 +62,7 @@ std::string format_component(const ComponentInfo& info) {
       for (const auto& a : field.allowed) allowed += (allowed.empty() ? "" : ", ") + a;
       out += "      one of: " + allowed + "\n";
     }
+    if (std::string bounds = describe_bounds(field); !bounds.empty()) out += "      " + bounds + "\n";
     if (!field.help.empty()) out += "      " + field.help + "\n";
   }
   return out;
@@ -95,6 +96,7 @@ std::string format_schema_markdown(const ConfigSchema& schema, const std::string
       for (const auto& a : field.allowed) allowed += (allowed.empty() ? "" : ", ") + ("`" + a + "`");
       help += (help.empty() ? "" : "; ") + ("one of " + allowed);
     }
+    if (std::string bounds = describe_bounds(field); !bounds.empty()) help += (help.empty() ? "" : "; ") + bounds;
     out += "| `" + prefix + field.key + "` | " + type + " | " + markdown_cell(value) + " | " + markdown_cell(help) + " |\n";
   }
   return out;

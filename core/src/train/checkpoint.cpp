@@ -4,6 +4,8 @@
 #include <ATen/core/Dict.h>
 #include <c10/util/string_utils.h>
 #include <spdlog/spdlog.h>
+
+#include <cmath>
 #include <torch/optim/adamw.h>
 
 #include <algorithm>
@@ -78,6 +80,87 @@ c10::IValue config_to_ivalue(const ConfigNode& node) {
     }
   }
   return c10::IValue();
+}
+
+namespace {
+
+// Keys whose change makes another experiment: the seed, the model, the data,
+// the loss and the optimizer. A resume may still train longer (optim.epochs),
+// stop differently, evaluate with another batch size or beam, and read the
+// data from a moved folder; logging, I/O, devices and workers are free.
+bool weights_depend_on(const std::string& key) {
+  static const char* const kSections[] = {"model.", "data.", "criterion.", "optim."};
+  static const char* const kKeys[] = {"common.seed", "debug", "fairseq"};
+  static const char* const kFree[] = {"optim.epochs", "optim.patience", "optim.early_stopping", "optim.val_batch_size",
+                                      "optim.epoch_offset", "data.train_data_dirs", "data.val_data_dir",
+                                      "model.num_beams"};
+  for (const char* k : kFree)
+    if (key == k) return false;
+  for (const char* k : kKeys)
+    if (key == k) return true;
+  for (const char* section : kSections)
+    if (key.rfind(section, 0) == 0) return true;
+  return false;
+}
+
+std::string ivalue_text(const c10::IValue& v) {
+  if (v.isNone()) return "null";
+  if (v.isBool()) return v.toBool() ? "true" : "false";
+  if (v.isInt()) return std::to_string(v.toInt());
+  if (v.isDouble()) return fmt::format("{}", v.toDouble());
+  if (v.isString()) return v.toStringRef();
+  if (v.isList()) {
+    std::string out = "[";
+    for (const auto& e : v.toListRef()) out += (out.size() > 1 ? ", " : "") + ivalue_text(e);
+    return out + "]";
+  }
+  return "<" + v.tagKind() + ">";
+}
+
+bool same_value(const c10::IValue& saved, const ConfigNode& now) {
+  using T = ConfigNode::Type;
+  switch (now.type()) {
+    case T::Null: return saved.isNone();
+    case T::Bool: return saved.isBool() && saved.toBool() == now.as_bool();
+    case T::Int:
+    case T::Float: {
+      if (!saved.isInt() && !saved.isDouble()) return false;
+      const double a = saved.isInt() ? static_cast<double>(saved.toInt()) : saved.toDouble();
+      const double b = now.as_double();
+      return a == b || std::abs(a - b) <= 1e-12 * std::max(std::abs(a), std::abs(b));
+    }
+    case T::String: return saved.isString() && saved.toStringRef() == now.as_string();
+    case T::List: {
+      if (!saved.isList() || saved.toListRef().size() != now.elements().size()) return false;
+      for (size_t i = 0; i < now.elements().size(); ++i)
+        if (!same_value(saved.toListRef()[i], now.elements()[i])) return false;
+      return true;
+    }
+    case T::Map: return saved.isGenericDict() && saved.toGenericDict().empty() && now.items().empty();
+  }
+  return false;
+}
+
+void collect_changes(const c10::IValue& saved, const ConfigNode& now, const std::string& prefix,
+                     std::vector<std::string>& changes) {
+  if (now.is_map() && saved.isGenericDict() && !now.items().empty()) {
+    for (const auto& [key, value] : now.items()) {
+      const c10::IValue* old = dict_get(saved, key);
+      if (old) collect_changes(*old, value, prefix.empty() ? key : prefix + "." + key, changes);
+    }
+    return;
+  }
+  if (!weights_depend_on(prefix) || same_value(saved, now)) return;
+  changes.push_back(prefix + ": " + ivalue_text(saved) + " -> " +
+                    (now.is_scalar() || now.is_null() ? now.scalar_text() : now.to_yaml()));
+}
+
+}  // namespace
+
+std::vector<std::string> config_changes(const c10::IValue& saved_cfg, const ConfigNode& job) {
+  std::vector<std::string> changes;
+  if (saved_cfg.isGenericDict()) collect_changes(saved_cfg, job, "", changes);
+  return changes;
 }
 
 const c10::IValue* dict_get(const c10::IValue& dict, const std::string& key) {

@@ -19,6 +19,7 @@
 #include "slt/data/tokenizer.h"
 #include "slt/errors.h"
 #include "slt/eval/metrics.h"
+#include "slt/io/folder_lock.h"
 #include "slt/io/tensor_io.h"
 #include "slt/model/generation.h"
 #include "slt/model/model.h"
@@ -43,7 +44,8 @@ namespace {
 
 class Engine {
  public:
-  explicit Engine(const ConfigNode& job) : job_(job) {
+  Engine(const ConfigNode& job, std::vector<std::string> task_overrides)
+      : job_(job), task_overrides_(std::move(task_overrides)) {
     eval_only_ = job.require<bool>("common.eval");
     if (eval_only_) {
       auto load = job.get<std::string>("common.load_model");
@@ -53,7 +55,7 @@ class Engine {
     } else {
       output_dir_ = job.require<std::string>("common.output_dir");
     }
-    fs::create_directories(output_dir_);
+    lock_ = std::make_unique<FolderLock>(output_dir_, eval_only_ ? "evaluating" : "training");
     log_file_ = std::make_unique<LogFile>(output_dir_ / "logs" / (eval_only_ ? "eval.log" : "train.log"));
     spdlog::default_logger()->flush_on(spdlog::level::info);
   }
@@ -69,6 +71,15 @@ class Engine {
     if (job_.require<bool>("common.compute_bleurt"))
       spdlog::warn("common.compute_bleurt=true: BLEURT is not available in slt; the other metrics are computed");
     at::manual_seed(static_cast<uint64_t>(job_.require<int64_t>("common.seed")));
+    std::optional<Resume> resume;
+    if (!eval_only_) {
+      remove_unfinished_writes(output_dir_);  // a crash while writing leaves only a temporary file
+      if (auto path = checkpoint_to_resume(output_dir_, job_.get<std::string>("common.resume")))
+        resume = Resume{*path, load_pt(path->string())};
+      if (resume) check_resumable(*resume);
+      else clear_earlier_results();
+      record_run();  // before the model is built: a run that fails there still says what it was
+    }
     // A model missing from the Hugging Face cache is the commonest first-run mistake: say so first.
     resolve_model_folder(job_.require<std::string>("model.name_or_path"));
     device_ = run_device(job_);
@@ -80,15 +91,12 @@ class Engine {
     lower_case_ = job_.require<bool>("model.lower_case");
     normalize_ = feature_normalization(job_);
 
-    std::optional<fs::path> resume;
-    if (!eval_only_) {
-      remove_unfinished_writes(output_dir_);  // a crash while writing leaves only a temporary file
-      resume = checkpoint_to_resume(output_dir_, job_.get<std::string>("common.resume"));
-    }
-    if (!eval_only_ && !resume) clear_earlier_results();
     if (auto load = job_.get<std::string>("common.load_model"); load && (eval_only_ || !resume)) {
       spdlog::info("loading model weights from {}", *load);
-      load_state_dict(module(), load_checkpoint_weights(*load), *load);
+      auto report = load_state_dict(module(), load_checkpoint_weights(*load), *load);
+      if (report.loaded == 0)
+        throw UserError("common.load_model=" + *load + ": none of its tensors is a weight of the " + bundle_.kind +
+                        " model configured here (is it a checkpoint of another model?)");
     }
     if (eval_only_) {
       evaluate_full();
@@ -108,6 +116,10 @@ class Engine {
       if (fs::exists(best)) {
         spdlog::info("loading the best model ({}) for the full evaluation", best.string());
         load_state_dict(module(), load_checkpoint_weights(best.string()), best.string());
+      } else if (state_.best_bleu > 0) {
+        throw Error(fmt::format("{} is missing although validation BLEU-4 reached {:.2f} (was it removed?); "
+                                "evaluate a checkpoint with common.eval=true common.load_model=PATH",
+                                best.string(), state_.best_bleu));
       } else {
         spdlog::warn("no validation BLEU-4 above 0 during training, so there is no best_model.pth; "
                      "evaluating the last weights");
@@ -118,7 +130,53 @@ class Engine {
   }
 
  private:
+  struct Resume {
+    fs::path path;
+    c10::IValue checkpoint;
+  };
+
   torch::nn::Module& module() { return bundle_.model->module(); }
+
+  // A checkpoint continues the experiment it was trained for: a config that
+  // changed its seed, model, data or optimizer would silently make another
+  // one (and a sweep with a fixed output_dir would resume its first run).
+  void check_resumable(const Resume& resume) {
+    const c10::IValue* cfg = dict_get(resume.checkpoint, "cfg");
+    if (!cfg) return;
+    auto changes = config_changes(*cfg, job_);
+    if (changes.empty()) return;
+    if (job_.get_or<bool>("common.resume_with_changed_config", false)) {
+      spdlog::warn("common.resume_with_changed_config: resuming from {} with changed keys: {}", resume.path.string(),
+                   join(changes, "; "));
+      return;
+    }
+    throw UserError(resume.path.string() + " was trained with another config (" + join(changes, "; ") +
+                    "); to train anew choose another common.output_dir, to resume anyway with the new values add "
+                    "common.resume_with_changed_config=true");
+  }
+
+  // config.yaml, overrides.yaml and the features' extractor.yaml, as Hydra
+  // records a job: written once the folder is known to be this run's.
+  void record_run() {
+    const std::string config = job_.to_yaml();
+    write_file_atomically((output_dir_ / "config.yaml").string(), config.data(), config.size());
+    ConfigNode overrides = ConfigNode::list();
+    for (const auto& o : task_overrides_) overrides.elements().emplace_back(o);
+    const std::string overrides_text = overrides.to_yaml();
+    write_file_atomically((output_dir_ / "overrides.yaml").string(), overrides_text.data(), overrides_text.size());
+    // slt-extract records its encoder next to the features; slt-translate --model RUN reads the copy.
+    const fs::path record = first_train_dir() / "features" / "extractor.yaml";
+    std::error_code ignored;
+    if (fs::is_regular_file(record, ignored))
+      fs::copy_file(record, output_dir_ / "extractor.yaml", fs::copy_options::overwrite_existing, ignored);
+  }
+
+  // The first of data.train_data_dirs, as the loader reads them.
+  fs::path first_train_dir() const {
+    for (const auto& dir : split(job_.require<std::string>("data.train_data_dirs"), ','))
+      if (!trim(dir).empty()) return trim(dir);
+    return {};
+  }
 
   // The training datasets, opened once for the loader and the truecaser.
   const std::vector<std::shared_ptr<FeatureDataset>>& train_datasets() {
@@ -136,6 +194,7 @@ class Engine {
     options.num_workers = static_cast<int>(std::clamp<int64_t>(job_.require<int64_t>("common.num_workers"), 0, 4));
     options.max_target_length = job_.require<int64_t>("data.max_target_positions");
     options.normalize = normalize_;
+    options.feature_dim = job_.require<int64_t>("model.feature_dim");
     auto loader = std::make_unique<FeatureLoader>(train ? train_datasets() : open_split_datasets(job_, split),
                                                   bundle_.tokenizer, options);
     if (loader->size() == 0) throw UserError("the " + split + " split has no items (see the dataset messages above)");
@@ -187,6 +246,13 @@ class Engine {
     std::vector<fs::path> earlier;
     for (const char* name : {"best_model.pth", "val_results.json", "test_results.json", "val_outputs.tsv", "test_outputs.tsv"})
       if (fs::exists(output_dir_ / name)) earlier.push_back(output_dir_ / name);
+    if (earlier.size() == 1 && earlier.front().filename() == "best_model.pth" && is_own_best(earlier.front())) {
+      // This run was killed between best_model.pth and its first checkpoint: it starts again.
+      spdlog::info("removing {}: written by an attempt of this run that stopped before its first checkpoint",
+                   earlier.front().string());
+      fs::remove(earlier.front());
+      earlier.clear();
+    }
     if (!earlier.empty() && !job_.require<bool>("common.overwrite_output_dir"))
       throw UserError("common.output_dir=" + output_dir_.string() + " holds results of an earlier run (" +
                       earlier.front().filename().string() + ", ...) but no checkpoint to resume from; set "
@@ -198,6 +264,17 @@ class Engine {
     std::error_code ec;
     for (const auto& entry : fs::directory_iterator(output_dir_ / "tb", ec))
       if (entry.path().filename().string().rfind("events.out.tfevents.", 0) == 0) fs::remove(entry.path());
+  }
+
+  // A best_model.pth trained with this very config (by an attempt of this run).
+  bool is_own_best(const fs::path& best) {
+    try {
+      c10::IValue saved = load_pt(best.string());
+      const c10::IValue* cfg = dict_get(saved, "cfg");
+      return cfg && cfg->isGenericDict() && config_changes(*cfg, job_).empty();
+    } catch (const Error&) {
+      return false;
+    }
   }
 
   // The checkpoint of epoch `state_.epoch`: finished (training goes on at the
@@ -231,9 +308,14 @@ class Engine {
     state_.metrics_bytes = metrics_->jsonl_bytes();
     auto bytes = serialize_pt(checkpoint_value(epoch_finished));
     fs::path path = output_dir_ / checkpoint_name(state_.epoch);
-    crash_point(path, bytes);
+    crash_point("SLT_TEST_KILL_IN_CHECKPOINT", checkpoints_written_, path, bytes);
+    // best_model.pth first: the checkpoint records the new best score, and a
+    // crash between the writes must not leave a record of a best never written.
+    if (is_best) {
+      write_file_atomically((output_dir_ / "best_model.pth").string(), bytes.data(), bytes.size());
+      crash_point("SLT_TEST_KILL_AFTER_BEST", best_models_written_, path, {});
+    }
     write_file_atomically(path.string(), bytes.data(), bytes.size());
-    if (is_best) write_file_atomically((output_dir_ / "best_model.pth").string(), bytes.data(), bytes.size());
     int64_t keep = std::max<int64_t>(1, job_.require<int64_t>("common.max_checkpoints"));
     auto existing = list_checkpoints(output_dir_);
     for (size_t i = 0; i + keep < existing.size(); ++i) fs::remove(existing[i]);
@@ -244,20 +326,24 @@ class Engine {
                    state_.epoch, state_.batches_done);
   }
 
-  // Fault injection for the crash test: SLT_TEST_KILL_IN_CHECKPOINT=N kills
-  // the process halfway through writing the N-th checkpoint of this process.
-  void crash_point(const fs::path& path, const std::vector<char>& bytes) {
-    static const char* setting = std::getenv("SLT_TEST_KILL_IN_CHECKPOINT");
-    if (!setting || ++checkpoints_written_ != std::atoll(setting)) return;
-    std::ofstream partial(path.string() + ".tmp." + std::to_string(::getpid()), std::ios::binary);
-    partial.write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 2));
-    partial.flush();
+  // Fault injection for the crash tests: <variable>=N kills the process at
+  // the N-th time this point is reached (`count` counts them), leaving half of
+  // `bytes` as an unfinished write of `path`. SLT_TEST_KILL_IN_CHECKPOINT:
+  // while writing a checkpoint; SLT_TEST_KILL_AFTER_BEST: between
+  // best_model.pth and the checkpoint that records it.
+  static void crash_point(const char* variable, int64_t& count, const fs::path& path, const std::vector<char>& bytes) {
+    const char* setting = std::getenv(variable);
+    if (!setting || ++count != std::atoll(setting)) return;
+    if (!bytes.empty()) {
+      std::ofstream partial(path.string() + ".tmp." + std::to_string(::getpid()), std::ios::binary);
+      partial.write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 2));
+      partial.flush();
+    }
     std::raise(SIGKILL);
   }
 
-  void resume_from(const fs::path& path) {
+  void resume_from(const fs::path& path, const c10::IValue& checkpoint) {
     spdlog::info("resuming from {}", path.string());
-    c10::IValue checkpoint = load_pt(path.string());
     const c10::IValue* model = dict_get(checkpoint, "model");
     if (!model) throw TensorFileError("'" + path.string() + "' has no \"model\" entry; is it a training checkpoint?");
     load_state_dict(module(), flatten_tensors(*model, path.string()), path.string());
@@ -284,7 +370,7 @@ class Engine {
     return stats;
   }
 
-  RunOutcome::Status train(const std::optional<fs::path>& resume) {
+  RunOutcome::Status train(const std::optional<Resume>& resume) {
     auto train_loader = make_loader("train");
     auto val_loader = make_loader("val");
     if (job_.require<bool>("wandb.enabled"))
@@ -310,7 +396,7 @@ class Engine {
     scaler_ = std::make_unique<LossScaler>(precision_.scale_loss);
     state_.epoch = job_.require<int64_t>("optim.start_epoch");
     state_.patience = job_.require<int64_t>("optim.patience");
-    if (resume) resume_from(*resume);
+    if (resume) resume_from(resume->path, resume->checkpoint);
     metrics_ = std::make_unique<MetricsSink>(output_dir_, resume ? state_.metrics_bytes : 0,
                                              state_.epoch * batches_per_epoch + state_.batches_done);
     if (state_.stopped_early && job_.require<bool>("optim.early_stopping")) {
@@ -464,6 +550,8 @@ class Engine {
   }
 
   ConfigNode job_;
+  std::vector<std::string> task_overrides_;
+  std::unique_ptr<FolderLock> lock_;  // first acquired, last released
   at::Device device_ = at::kCPU;
   Precision precision_;
   bool eval_only_ = false;
@@ -479,15 +567,15 @@ class Engine {
   std::unique_ptr<metrics::Truecaser> truecaser_;
   std::vector<std::shared_ptr<FeatureDataset>> train_datasets_;
   TrainState state_;
-  int64_t checkpoints_written_ = 0;
+  int64_t checkpoints_written_ = 0, best_models_written_ = 0;  // for crash_point
   int64_t trained_items_ = 0;
   double training_seconds_ = 0;
 };
 
 }  // namespace
 
-RunOutcome run_translation(const ConfigNode& job) {
-  Engine engine(job);
+RunOutcome run_translation(const ConfigNode& job, const std::vector<std::string>& task_overrides) {
+  Engine engine(job, task_overrides);
   return engine.run();
 }
 

@@ -36,22 +36,22 @@ ConfigSchema build_extract_schema() {
   s.add("split", V::String, "test", "Dataset split, i.e. train, val or test");
   s.add("fp16", V::Bool, false, "Whether to extract features in fp16 rather than fp32");
   s.add("do_aug", V::Bool, false, "Whether to perform data augmentation");
-  s.add("epochs", V::Int, 1, "Number of epochs to extract (useful when performing augmentation)");
-  s.add("num_frames", V::Int, 128, "Number of video frames per clip");
-  s.add("sampling_rate", V::Int, 2, "Sample every n-th frame");
-  s.add("target_fps", V::Int, 25, "Target framerate in frames per second");
-  s.add("num_items_per_shard", V::Int, 50, "Number of videos that will be processed sequentially in each shard");
+  s.add("epochs", V::Int, 1, "Number of epochs to extract (useful when performing augmentation)").between(1, 100000);
+  s.add("num_frames", V::Int, 128, "Number of video frames per clip").at_least(1);
+  s.add("sampling_rate", V::Int, 2, "Sample every n-th frame").at_least(1);
+  s.add("target_fps", V::Int, 25, "Target framerate in frames per second").at_least(1);
+  s.add("num_items_per_shard", V::Int, 50, "Number of videos that will be processed sequentially in each shard").at_least(1);
   s.add("max_batch_size", V::Int, 2,
-        "Maximum batch size (in 128-frame clips). Videos longer than this will be processed in shards.");
+        "Maximum batch size (in 128-frame clips). Videos longer than this will be processed in shards.").at_least(1);
   s.add("video_backend", V::String, "pyav", "Video backend. Should match the video backend used during pretraining.",
         {"pyav", "ffmpeg", "cuda"});
   s.add("launcher.cluster", V::String, "slurm", "Cluster to use by stopes launcher, e.g. 'slurm' or 'local'");
   s.add("launcher.partition", V::String, "gpu", "Partition to use in slurm environment");
-  s.add("launcher.max_jobarray_jobs", V::Int, 128, "Maximum number of jobs to launch in parallel");
+  s.add("launcher.max_jobarray_jobs", V::Int, 128, "Maximum number of jobs to launch in parallel").at_least(1);
   // slt additions
   s.add_optional("launcher.workers", V::Int, nullptr,
-                 "Local processes running shards side by side (null: 1); the cores are divided between them");
-  s.add_optional("shard", V::Int, nullptr, "Run only this shard (0-based), as a cluster array task does");
+                 "Local processes running shards side by side (null: 1); the cores are divided between them").between(1, 1024);
+  s.add_optional("shard", V::Int, nullptr, "Run only this shard (0-based), as a cluster array task does").at_least(0);
   s.add("overwrite", V::Bool, false, "Recompute features that already exist (default: skip them)");
   s.add("model", V::Map, ConfigNode::map(), "SignHiera hyper-parameters over the model_name preset, e.g. model.embed_dim=8");
   s.add("plugins.paths", V::List, ConfigNode::list(), "Extra folders searched for plugin libraries");

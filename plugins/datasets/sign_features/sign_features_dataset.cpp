@@ -8,10 +8,12 @@
 #include <mutex>
 #include <random>
 
+#include "slt/io/files.h"
 #include "slt/data/dataset.h"
 #include "slt/plugin/plugin.h"
 #include "slt/io/tensor_io.h"
 #include "slt/text/text.h"
+#include "slt/text/unicode.h"
 
 namespace fs = std::filesystem;
 
@@ -35,8 +37,7 @@ class SignFeaturesDataset : public slt::FeatureDataset {
                            (split_ == "train" ? "" : "use another dataset for data.val_data_dir"));
     const ConfigLimit debug_limit = context.debug ? ConfigLimit{true, 100} : ConfigLimit{};
     fs::path manifest = root_ / "manifests" / (split_ + "_features.tsv");
-    std::ifstream in(manifest);
-    if (!in) throw slt::UserError("cannot open manifest '" + manifest.string() + "'");
+    std::ifstream in = slt::open_regular_file(manifest, "manifest");
     std::string line;
     size_t line_number = 0, invalid = 0, truncated = 0;
     while (std::getline(in, line)) {
@@ -45,9 +46,13 @@ class SignFeaturesDataset : public slt::FeatureDataset {
       if (!line.empty() && line.back() == '\r') line.pop_back();
       auto fields = slt::split(slt::trim(line), '\t');  // Python's line.strip().split("\t")
       int64_t length = 0;
-      if (fields.size() != 3 || !parse_int(fields[1], length)) {
-        spdlog::debug("{}:{}: skipped (expected video_name<TAB>length<TAB>label)", manifest.string(), line_number);
-        ++invalid;
+      std::string why;
+      if (fields.size() != 3) why = "expected video_name<TAB>length<TAB>label, found " + std::to_string(fields.size()) + " fields";
+      else if (!parse_length(fields[1], length)) why = "length '" + fields[1] + "' is not a frame count from 0 to 10^8";
+      else if (!safe_name(fields[0])) why = "video name '" + fields[0] + "' is empty, has a '/' or is '.' or '..'";
+      else if (!slt::unicode::is_valid_utf8(fields[2])) why = "the label is not valid UTF-8";
+      if (!why.empty()) {
+        if (++invalid <= kReportedLines) spdlog::warn("{}:{}: skipped: {}", manifest.string(), line_number, why);
         continue;
       }
       if (max_length_ > 0 && length > max_length_) ++truncated;
@@ -83,9 +88,12 @@ class SignFeaturesDataset : public slt::FeatureDataset {
           throw slt::TensorFileError("'" + file.string() + "' holds a tensor of shape " + shape(tensor->sizes()) +
                                      ", expected [frames, feature_dim]");
         int64_t frames = tensor->sizes()[0];
+        if (frames == 0 || tensor->sizes()[1] == 0)
+          throw slt::TensorFileError("'" + file.string() + "' holds no features (shape " + shape(tensor->sizes()) + ")");
         if (max_length_ > 0 && frames > max_length_) frames = max_length_;
         return {static_cast<int64_t>(index), entries_[index].feature_id, entries_[index].label, frames,
-                tensor->sizes()[1], [tensor, frames](float* destination) { tensor->read_rows_as_float(destination, frames); }};
+                tensor->sizes()[1], file.string(),
+                [tensor, frames](float* destination) { tensor->read_rows_as_float(destination, frames); }};
       } catch (const std::exception& e) {
         last_error = e.what();
         if (split_ == "test")
@@ -116,14 +124,26 @@ class SignFeaturesDataset : public slt::FeatureDataset {
     return root_ / "features" / std::to_string(epoch_) / entries_[index].relative;
   }
 
-  static bool parse_int(const std::string& text, int64_t& value) {
+  static constexpr size_t kReportedLines = 5;  // skipped lines named one by one; the rest only counted
+
+  // The reference reads int(float(length)): "12" and "12.0" are both 12 frames.
+  static bool parse_length(const std::string& text, int64_t& value) {
     try {
       size_t used = 0;
-      value = std::stoll(text, &used);
-      return used == text.size();
+      const double number = std::stod(text, &used);
+      if (used != text.size() || !(number >= 0 && number <= 1e8)) return false;
+      value = static_cast<int64_t>(number);
+      return true;
     } catch (const std::exception&) {
       return false;
     }
+  }
+
+  // Feature files live at <root>/features/<epoch>/<first 5 chars>/<name>.pt:
+  // a name must not lead anywhere else.
+  static bool safe_name(const std::string& name) {
+    return !name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos &&
+           name.find('\0') == std::string::npos;
   }
 
   static std::string shape(const std::vector<int64_t>& sizes) {

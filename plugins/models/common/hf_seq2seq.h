@@ -13,6 +13,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "slt/io/files.h"
 #include "slt/errors.h"
 #include "slt/model/generation.h"
 #include "slt/model/model.h"
@@ -29,8 +30,8 @@ inline torch::Tensor shift_tokens_right(const torch::Tensor& labels, int64_t dec
 }
 
 inline nlohmann::json read_model_config(const std::filesystem::path& folder) {
-  std::ifstream in(folder / "config.json");
-  if (!in) throw UserError("no config.json in '" + folder.string() + "'");
+  if (!std::filesystem::exists(folder / "config.json")) throw UserError("no config.json in '" + folder.string() + "'");
+  std::ifstream in = open_regular_file(folder / "config.json", "model config");
   try {
     return nlohmann::json::parse(in);
   } catch (const std::exception& e) {
@@ -105,7 +106,7 @@ inline ConfigSchema hf_model_schema(const std::string& what) {
   ConfigSchema s;
   s.add_required("name_or_path", ValueType::String, "Hugging Face " + what + " folder, or a hub id in the local cache");
   s.add_optional("feature_dim", ValueType::Int, nullptr, "Dimension of the input features (null: config.json's)");
-  s.add_optional("dropout", ValueType::Float, nullptr, "Dropout probability (null: config.json's)");
+  s.add_optional("dropout", ValueType::Float, nullptr, "Dropout probability (null: config.json's)").between(0, 1);
   s.add_optional("from_scratch", ValueType::Bool, nullptr, "true: initialise all weights instead of loading them");
   return s;
 }

@@ -107,7 +107,7 @@ slt::ConfigSchema hiera_schema(int64_t clip_frames) {
   s.add("patch_stride", V::List, ints({2, 4, 4}), "Patch embedding stride [T, H, W]");
   s.add("patch_padding", V::List, ints({1, 3, 3}), "Patch embedding padding [T, H, W]");
   s.add("sep_pos_embed", V::Bool, true, "Separate spatial and temporal position embeddings");
-  s.add("drop_path_rate", V::Float, 0.0, "Stochastic depth when training; feature extraction runs in eval mode without it");
+  s.add("drop_path_rate", V::Float, 0.0, "Stochastic depth when training; feature extraction runs in eval mode without it").between(0, 1);
   s.add("attention_block", V::Int, 0,
         "Query rows per block in global attention (0: as many as keep one block's scores within 64 MB); slt addition");
   s.add("init", V::String, "reference",

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "slt/io/files.h"
 #include "slt/model/generation.h"
 #include "slt/plugin/plugin.h"
 #include "slt/data/tokenizer.h"
@@ -16,8 +17,9 @@ using slt::tarres::TarresConfig;
 
 // len(Dictionary.load(dictionary.txt)): four specials plus one symbol per line.
 int64_t dictionary_size(const std::filesystem::path& folder) {
-  std::ifstream in(folder / "dictionary.txt");
-  if (!in) throw slt::UserError("no dictionary.txt in '" + folder.string() + "' (model.name_or_path of a tarres model)");
+  if (!std::filesystem::exists(folder / "dictionary.txt"))
+    throw slt::UserError("no dictionary.txt in '" + folder.string() + "' (model.name_or_path of a tarres model)");
+  std::ifstream in = slt::open_regular_file(folder / "dictionary.txt", "fairseq dictionary");
   int64_t lines = 0;
   std::string line;
   while (std::getline(in, line))
@@ -100,9 +102,9 @@ slt::ConfigSchema tarres_schema() {
   s.add("decoder_layerdrop", V::Float, 0.0, "Decoder LayerDrop rate");
   s.add_required("max_source_positions", V::Int, "Longest input in frames (the run sets it from data.max_source_positions)");
   s.add_required("max_target_positions", V::Int, "Longest output in tokens (the run sets it from data.max_target_positions)");
-  s.add("dropout", V::Float, 0.3, "Dropout after embeddings, attention and FFN blocks");
-  s.add("attention_dropout", V::Float, 0.3, "Dropout on attention weights");
-  s.add("activation_dropout", V::Float, 0.3, "Dropout after the FFN activation");
+  s.add("dropout", V::Float, 0.3, "Dropout after embeddings, attention and FFN blocks").between(0, 1);
+  s.add("attention_dropout", V::Float, 0.3, "Dropout on attention weights").between(0, 1);
+  s.add("activation_dropout", V::Float, 0.3, "Dropout after the FFN activation").between(0, 1);
   s.add("activation_fn", V::String, "relu", "FFN activation", {"relu", "gelu", "tanh"});
   s.add("encoder_normalize_before", V::Bool, true, "Pre-norm encoder layers");
   s.add("decoder_normalize_before", V::Bool, true, "Pre-norm decoder layers");

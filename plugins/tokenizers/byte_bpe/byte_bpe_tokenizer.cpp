@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "hf_slow.h"
+#include "slt/io/files.h"
 #include "slt/plugin/plugin.h"
 #include "slt/data/tokenizer.h"
 #include "slt/text/unicode.h"
@@ -241,15 +242,19 @@ class ByteBpeTokenizer : public slt::Tokenizer {
 
  private:
   void load_vocab_and_merges() {
-    std::ifstream vocab_in(folder_ / "vocab.json");
+    std::ifstream vocab_in = slt::open_regular_file(folder_ / "vocab.json", "tokenizer vocabulary");
     nlohmann::json vocab;
     try {
       vocab = nlohmann::json::parse(vocab_in);
     } catch (const std::exception& e) {
       throw slt::UserError("'" + (folder_ / "vocab.json").string() + "' is not valid JSON: " + e.what());
     }
-    for (const auto& [token, id] : vocab.items()) set_vocab(token, id.get<int64_t>());
-    std::ifstream merges_in(folder_ / "merges.txt");
+    try {
+      for (const auto& [token, id] : vocab.items()) set_vocab(token, id.get<int64_t>());
+    } catch (const nlohmann::json::exception& e) {
+      throw slt::UserError("'" + (folder_ / "vocab.json").string() + "' must map tokens to integer ids: " + e.what());
+    }
+    std::ifstream merges_in = slt::open_regular_file(folder_ / "merges.txt", "tokenizer merges");
     std::string all((std::istreambuf_iterator<char>(merges_in)), {});
     // The slow tokenizer drops the first ("#version") and the last line: split("\n")[1:-1].
     std::vector<std::string> lines;
@@ -264,27 +269,31 @@ class ByteBpeTokenizer : public slt::Tokenizer {
   }
 
   void load_tokenizer_json() {
-    std::ifstream in(folder_ / "tokenizer.json");
+    std::ifstream in = slt::open_regular_file(folder_ / "tokenizer.json", "tokenizer file");
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(in);
     } catch (const std::exception& e) {
       throw slt::UserError("'" + (folder_ / "tokenizer.json").string() + "' is not valid JSON: " + e.what());
     }
-    const auto& model = j.at("model");
-    if (model.value("type", "BPE") != "BPE")
-      throw slt::UserError("'" + (folder_ / "tokenizer.json").string() + "' is not a BPE tokenizer");
-    for (const auto& [token, id] : model.at("vocab").items()) set_vocab(token, id.get<int64_t>());
-    size_t rank = 0;
-    for (const auto& merge : model.at("merges")) {
-      std::string line = merge.is_string() ? merge.get<std::string>()
-                                           : merge[0].get<std::string>() + " " + merge[1].get<std::string>();
-      add_merge(line, rank++);
+    const std::string file = (folder_ / "tokenizer.json").string();
+    try {  // a value of another type or a missing key: named with the file, not an internal error
+      const auto& model = j.at("model");
+      if (model.value("type", "BPE") != "BPE") throw slt::UserError("'" + file + "' is not a BPE tokenizer");
+      for (const auto& [token, id] : model.at("vocab").items()) set_vocab(token, id.get<int64_t>());
+      size_t rank = 0;
+      for (const auto& merge : model.at("merges")) {
+        std::string line = merge.is_string() ? merge.get<std::string>()
+                                             : merge.at(0).get<std::string>() + " " + merge.at(1).get<std::string>();
+        add_merge(line, rank++);
+      }
+      if (j.contains("added_tokens"))
+        for (const auto& t : j["added_tokens"])
+          json_added_.push_back({t.value("content", ""), t.value("id", int64_t{-1}), t.value("lstrip", false),
+                                 t.value("rstrip", false), t.value("special", true)});
+    } catch (const nlohmann::json::exception& e) {
+      throw slt::UserError("'" + file + "': unexpected content: " + e.what());
     }
-    if (j.contains("added_tokens"))
-      for (const auto& t : j["added_tokens"])
-        json_added_.push_back({t.value("content", ""), t.value("id", int64_t{-1}), t.value("lstrip", false),
-                               t.value("rstrip", false), t.value("special", true)});
   }
 
   void set_vocab(const std::string& token, int64_t id) {

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <unicode/uchar.h>
 
+#include "slt/io/files.h"
 #include "slt/errors.h"
 #include "slt/text/unicode.h"
 
@@ -138,38 +139,51 @@ std::string clean_up_tokenization(std::string text) {
 TokenizerConfig read_tokenizer_config(const std::filesystem::path& folder) {
   TokenizerConfig config;
   auto path = folder / "tokenizer_config.json";
-  std::ifstream in(path);
-  if (!in) return config;
+  if (!std::filesystem::exists(path)) return config;
+  std::ifstream in = open_regular_file(path, "tokenizer config");
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(in);
   } catch (const std::exception& e) {
     throw UserError("'" + path.string() + "' is not valid JSON: " + e.what());
   }
-  config.found = true;
-  if (j.contains("added_tokens_decoder")) {
-    for (const auto& [id, token] : j["added_tokens_decoder"].items()) {
-      AddedToken t;
-      t.id = std::stoll(id);
-      t.content = token.value("content", "");
-      t.lstrip = token.value("lstrip", false);
-      t.rstrip = token.value("rstrip", false);
-      t.special = token.value("special", true);
-      config.added_tokens.push_back(t);
+  // Any value of an unexpected type (a number for a token, a non-numeric id) is named with the file.
+  try {
+    config.found = true;
+    if (j.contains("added_tokens_decoder")) {
+      for (const auto& [id, token] : j["added_tokens_decoder"].items()) {
+        AddedToken t;
+        t.id = std::stoll(id);
+        t.content = token.value("content", "");
+        t.lstrip = token.value("lstrip", false);
+        t.rstrip = token.value("rstrip", false);
+        t.special = token.value("special", true);
+        config.added_tokens.push_back(t);
+      }
+      std::sort(config.added_tokens.begin(), config.added_tokens.end(),
+                [](const AddedToken& a, const AddedToken& b) { return a.id < b.id; });
     }
-    std::sort(config.added_tokens.begin(), config.added_tokens.end(),
-              [](const AddedToken& a, const AddedToken& b) { return a.id < b.id; });
+    for (const char* key : {"bos_token", "eos_token", "unk_token", "pad_token", "sep_token", "cls_token", "mask_token"}) {
+      if (!j.contains(key) || j[key].is_null()) continue;
+      config.special[key] = j[key].is_string() ? j[key].get<std::string>() : j[key].value("content", "");
+    }
+    if (j.contains("additional_special_tokens") && j["additional_special_tokens"].is_array())
+      for (const auto& t : j["additional_special_tokens"])
+        config.additional_special_tokens.push_back(t.is_string() ? t.get<std::string>() : t.value("content", ""));
+    config.clean_up_tokenization_spaces = j.value("clean_up_tokenization_spaces", true);
+    config.add_prefix_space = j.value("add_prefix_space", false);
+    if (j.contains("extra_ids") && j["extra_ids"].is_number_integer()) {
+      config.extra_ids = j["extra_ids"].get<int64_t>();
+      // T5 has 100; each one is a vocabulary entry, so an absurd count would take the memory and time of as many.
+      if (*config.extra_ids < 0 || *config.extra_ids > kMaxExtraIds)
+        throw UserError("'" + path.string() + "': extra_ids is " + std::to_string(*config.extra_ids) +
+                        ", expected 0 to " + std::to_string(kMaxExtraIds));
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw UserError("'" + path.string() + "': unexpected content: " + e.what());
+  } catch (const std::logic_error&) {  // std::stoll of a non-numeric or huge id
+    throw UserError("'" + path.string() + "': added_tokens_decoder has a key that is not a token id");
   }
-  for (const char* key : {"bos_token", "eos_token", "unk_token", "pad_token", "sep_token", "cls_token", "mask_token"}) {
-    if (!j.contains(key) || j[key].is_null()) continue;
-    config.special[key] = j[key].is_string() ? j[key].get<std::string>() : j[key].value("content", "");
-  }
-  if (j.contains("additional_special_tokens") && j["additional_special_tokens"].is_array())
-    for (const auto& t : j["additional_special_tokens"])
-      config.additional_special_tokens.push_back(t.is_string() ? t.get<std::string>() : t.value("content", ""));
-  config.clean_up_tokenization_spaces = j.value("clean_up_tokenization_spaces", true);
-  config.add_prefix_space = j.value("add_prefix_space", false);
-  if (j.contains("extra_ids") && j["extra_ids"].is_number_integer()) config.extra_ids = j["extra_ids"].get<int64_t>();
   return config;
 }
 

@@ -64,13 +64,15 @@ std::string strip(const std::string& text);
 std::string python_lower(const std::string& text);
 
 // tokenizer_config.json (missing file: empty config).
+constexpr int64_t kMaxExtraIds = 100000;
+
 struct TokenizerConfig {
   std::vector<AddedToken> added_tokens;  // from added_tokens_decoder, in id order
   std::map<std::string, std::string> special;  // "eos_token" -> "</s>", ...
   std::vector<std::string> additional_special_tokens;
   bool clean_up_tokenization_spaces = true;
   bool add_prefix_space = false;
-  std::optional<int64_t> extra_ids;
+  std::optional<int64_t> extra_ids;  // at most kMaxExtraIds
   bool found = false;
 };
 TokenizerConfig read_tokenizer_config(const std::filesystem::path& folder);

@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "hf_slow.h"
+#include "slt/io/files.h"
 #include "slt/plugin/plugin.h"
 #include "slt/data/tokenizer.h"
 #include "spm_client.h"
@@ -24,8 +25,7 @@ class FairseqSpmTokenizer : public slt::Tokenizer {
     // fairseq's Dictionary: four specials first, then the file's symbols in order.
     for (const char* special : {"<s>", "<pad>", "</s>", "<unk>"}) add_symbol(special);
     fs::path dictionary = folder_ / "dictionary.txt";
-    std::ifstream in(dictionary);
-    if (!in) throw slt::UserError("cannot open fairseq dictionary '" + dictionary.string() + "'");
+    std::ifstream in = slt::open_regular_file(dictionary, "fairseq dictionary");
     std::string line;
     size_t number = 0;
     while (std::getline(in, line)) {

@@ -25,14 +25,17 @@ extern "C" {
 __attribute__((visibility("default"))) int slt_spm_bridge_version(void) { return SLT_SPM_BRIDGE_VERSION; }
 
 __attribute__((visibility("default"))) slt_spm_model* slt_spm_load(const char* path, char* error, size_t error_size) {
+  // No exception may cross this C boundary.
   auto* model = new slt_spm_model();
-  auto status = model->processor.Load(path);
-  if (!status.ok()) {
+  try {
+    auto status = model->processor.Load(path);
+    if (status.ok()) return model;
     write_error(error, error_size, status.ToString());
-    delete model;
-    return nullptr;
+  } catch (const std::exception& e) {
+    write_error(error, error_size, e.what());
   }
-  return model;
+  delete model;
+  return nullptr;
 }
 
 __attribute__((visibility("default"))) void slt_spm_free(slt_spm_model* model) { delete model; }
@@ -56,10 +59,14 @@ __attribute__((visibility("default"))) int slt_spm_is_control(const slt_spm_mode
 
 __attribute__((visibility("default"))) int slt_spm_encode(const slt_spm_model* m, const char* text, size_t length,
                                                           slt_spm_piece_fn fn, void* ctx) {
-  std::vector<std::string> pieces;
-  if (!m->processor.Encode(std::string(text, length), &pieces).ok()) return -1;
-  for (const auto& piece : pieces) fn(ctx, piece.data(), piece.size(), m->processor.PieceToId(piece));
-  return 0;
+  try {
+    std::vector<std::string> pieces;
+    if (!m->processor.Encode(std::string(text, length), &pieces).ok()) return -1;
+    for (const auto& piece : pieces) fn(ctx, piece.data(), piece.size(), m->processor.PieceToId(piece));
+    return 0;
+  } catch (const std::exception&) {
+    return -1;
+  }
 }
 
 __attribute__((visibility("default"))) int slt_spm_decode_pieces(const slt_spm_model* m, const char* pieces, size_t length,
@@ -73,19 +80,25 @@ __attribute__((visibility("default"))) int slt_spm_decode_pieces(const slt_spm_m
     list.emplace_back(pieces + start, end - start);
     start = end + 1;
   }
-  std::string text;
-  if (!m->processor.Decode(list, &text).ok()) return -1;
-  fn(ctx, text.data(), text.size());
-  return 0;
+  try {
+    std::string text;
+    if (!m->processor.Decode(list, &text).ok()) return -1;
+    fn(ctx, text.data(), text.size());
+    return 0;
+  } catch (const std::exception&) {
+    return -1;
+  }
 }
 
 __attribute__((visibility("default"))) int slt_spm_train(const char* args, char* error, size_t error_size) {
-  auto status = sentencepiece::SentencePieceTrainer::Train(args);
-  if (!status.ok()) {
+  try {
+    auto status = sentencepiece::SentencePieceTrainer::Train(args);
+    if (status.ok()) return 0;
     write_error(error, error_size, status.ToString());
-    return 1;
+  } catch (const std::exception& e) {
+    write_error(error, error_size, e.what());
   }
-  return 0;
+  return 1;
 }
 
 }  // extern "C"

@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "slt/errors.h"
+#include "slt/io/files.h"
 #include "slt/plugin/plugin_loader.h"
 #include "spm_bridge.h"
 
@@ -112,6 +113,7 @@ void append_piece(void* ctx, const char* piece, size_t length, int32_t id) {
 }  // namespace
 
 Model::Model(const std::string& path) : path_(path) {
+  slt::require_regular_file(path, "SentencePiece model");
   char error[1024] = {};
   handle_ = bridge().load(path.c_str(), error, sizeof error);
   if (!handle_) throw slt::UserError("cannot load SentencePiece model '" + path + "': " + error);
@@ -143,6 +145,10 @@ int32_t Model::piece_to_id(const std::string& piece) const {
   return bridge().piece_to_id(static_cast<slt_spm_model*>(handle_), piece.data(), piece.size());
 }
 std::string Model::id_to_piece(int32_t id) const {
+  // SentencePiece aborts the process on an id outside its vocabulary.
+  if (id < 0 || id >= piece_size())
+    throw slt::UserError("token id " + std::to_string(id) + " is outside the vocabulary of '" + path_ + "' (0.." +
+                         std::to_string(piece_size() - 1) + ")");
   std::string piece;
   bridge().id_to_piece(static_cast<slt_spm_model*>(handle_), id, &append_text, &piece);
   return piece;
@@ -151,7 +157,9 @@ int32_t Model::unk_id() const { return bridge().unk_id(static_cast<slt_spm_model
 int32_t Model::bos_id() const { return bridge().bos_id(static_cast<slt_spm_model*>(handle_)); }
 int32_t Model::eos_id() const { return bridge().eos_id(static_cast<slt_spm_model*>(handle_)); }
 int32_t Model::pad_id() const { return bridge().pad_id(static_cast<slt_spm_model*>(handle_)); }
-bool Model::is_control(int32_t id) const { return bridge().is_control(static_cast<slt_spm_model*>(handle_), id) != 0; }
+bool Model::is_control(int32_t id) const {
+  if (id < 0 || id >= piece_size()) return false;
+  return bridge().is_control(static_cast<slt_spm_model*>(handle_), id) != 0; }
 
 void train(const std::string& args) {
   char error[2048] = {};

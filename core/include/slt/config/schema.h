@@ -3,6 +3,7 @@
 // default, help and allowed values (fairseq's config dataclass, in C++).
 // The schema is the only place a key and its default are written; the
 // registry, `slt-run --describe` and validation all read it.
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,12 +21,17 @@ struct ConfigField {
   bool nullable = false;        // Optional[...]: null is a valid value
   std::string help;
   std::vector<std::string> allowed;  // empty: any value of the type
+  // Bounds of an Int or Float field (inclusive); unset: unbounded.
+  std::optional<double> minimum, maximum;
   // Declared but left out of defaults() until given: a slt addition that must
   // not change the printed config of the reference's files (model.arch).
   bool implicit = false;
 
   bool required() const { return default_value.is_missing(); }
 };
+
+// "at least 0", "at most 1", "between 0 and 1"; empty for an unbounded field.
+std::string describe_bounds(const ConfigField& field);
 
 class ConfigSchema {
  public:
@@ -44,6 +50,11 @@ class ConfigSchema {
   // An optional key, null by default and written out only when given: an slt
   // addition that leaves the printed config of the reference's files unchanged.
   ConfigSchema& add_implicit(std::string key, ValueType type, std::string help);
+  // Bounds for the field added last: schema.add("lr", ...).at_least(0).
+  // Values outside are ConfigErrors naming the key and the bounds.
+  ConfigSchema& at_least(double minimum);
+  ConfigSchema& at_most(double maximum);
+  ConfigSchema& between(double minimum, double maximum) { return at_least(minimum).at_most(maximum); }
   // The same fields with "prefix." in front of every key.
   ConfigSchema prefixed(const std::string& prefix) const;
   // Copies every field of `other` whose key is not yet declared here.

@@ -29,6 +29,7 @@ struct FeatureSource {
   std::string label;
   int64_t frames = 0;      // rows to read (already truncated to data.max_source_positions)
   int64_t dim = 0;
+  std::string origin;      // where the values come from (a file path), for messages; may be empty
   // Writes frames x dim float32 values to `destination` (thread-safe).
   std::function<void(float* destination)> read;
 };

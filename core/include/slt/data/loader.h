@@ -53,6 +53,7 @@ struct LoaderOptions {
   int64_t max_target_length = -1;  // labels truncated to this many ids (special tokens included)
   int prefetch_batches = 0;  // 0: 2 per worker
   std::shared_ptr<const FeatureStats> normalize;  // data.feature_stats; null: features as read
+  int64_t feature_dim = 0;  // model.feature_dim: the width every item must have (0: any, one per batch)
 };
 
 // The job's data.feature_stats, loaded; null when it names none.

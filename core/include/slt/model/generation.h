@@ -76,6 +76,9 @@ std::vector<std::vector<FairseqHypothesis>> generate_fairseq(Seq2SeqModel& model
 struct SearchOptions {
   std::optional<int64_t> num_beams;   // model.num_beams, --beams
   std::optional<int64_t> max_length;  // data.max_target_positions, --max-length
+  // slt-translate --max-length: a cap on output tokens that every search
+  // honours, also those whose reference ignores max_length (fairseq's max_len_b).
+  std::optional<int64_t> length_cap;
 };
 
 // One translation: token ids (the search's own layout, decoded with the

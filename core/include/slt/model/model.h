@@ -81,6 +81,7 @@ class Seq2SeqModel : public TranslationModel {
 // the module's (old checkpoints). A shape mismatch throws naming the tensor.
 struct LoadReport {
   std::vector<std::string> missing, unexpected;
+  size_t loaded = 0;  // tensors copied into the module
 };
 LoadReport load_state_dict(torch::nn::Module& module, const NamedTensors& tensors, const std::string& source,
                            const std::set<std::string>& expected_missing = {},

@@ -31,6 +31,12 @@ std::optional<std::filesystem::path> checkpoint_to_resume(const std::filesystem:
 // The config as the nested dicts the reference's checkpoint "cfg" holds.
 c10::IValue config_to_ivalue(const ConfigNode& node);
 
+// What `job` changes against the config a checkpoint was trained with
+// ("optim.lr: 0.001 -> 0.002"), over the keys both have that the weights
+// depend on (seed, model, data, criterion, optimizer; not optim.epochs, the
+// evaluation batch size or beam, data paths). Empty when `saved_cfg` is no dict.
+std::vector<std::string> config_changes(const c10::IValue& saved_cfg, const ConfigNode& job);
+
 // AdamW's state as PyTorch's Optimizer.state_dict() lays it out (step as a
 // float tensor, exp_avg, exp_avg_sq; parameter groups with their options), and back.
 c10::IValue adamw_state_dict(torch::optim::AdamW& optimizer);

@@ -5,6 +5,7 @@
 // observable. See docs/TRAINING.md.
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "slt/config/config.h"
 #include "slt/train/stop_signals.h"  // catch_stop_signals() for main()
@@ -24,8 +25,11 @@ struct RunOutcome {
 
 // Runs one job config: training (resuming from the newest checkpoint in
 // common.output_dir) followed by the full evaluation, or evaluation only when
-// common.eval=true. Plugins must be loaded. Throws slt::Error on failure; a
-// SIGINT/SIGTERM saves a checkpoint and returns Interrupted.
-RunOutcome run_translation(const ConfigNode& job);
+// common.eval=true. Plugins must be loaded. The output folder is locked for
+// the run; a training run records config.yaml and `task_overrides` (as
+// overrides.yaml) there once it knows the folder's checkpoint fits the config.
+// Throws slt::Error on failure; a SIGINT/SIGTERM saves a checkpoint and
+// returns Interrupted.
+RunOutcome run_translation(const ConfigNode& job, const std::vector<std::string>& task_overrides = {});
 
 }  // namespace slt
