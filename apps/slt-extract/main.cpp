@@ -18,6 +18,7 @@
 #include "slt/config/schema.h"
 #include "slt/plugin/plugin_loader.h"
 #include "slt/runtime/app.h"
+#include "slt/runtime/threads.h"
 #include "slt/runtime/log.h"
 #include "slt/text/text.h"
 #include "slt/video/extractor.h"
@@ -39,7 +40,8 @@ int run_shards_in_processes(int argc, char** argv, int64_t shards, int64_t worke
     running.erase(std::remove(running.begin(), running.end(), done), running.end());
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) ++failed;
   };
-  const std::string threads = std::to_string(std::max<unsigned>(1, std::thread::hardware_concurrency() / workers));
+  // The usable CPUs shared between the shard processes, none oversubscribed.
+  const std::string threads = std::to_string(std::max<int64_t>(1, slt::usable_cpus() / workers));
   for (int64_t shard = 0; shard < shards; ++shard) {
     while (static_cast<int64_t>(running.size()) >= workers) wait_one();
     std::vector<std::string> args(argv, argv + argc);
@@ -133,6 +135,8 @@ int run(int argc, char** argv) {
   if (workers > 1 && !job.get<int64_t>("shard"))
     return run_shards_in_processes(argc, argv, slt::video::count_shards(job), workers);
 
+  const slt::ThreadChoice threads = slt::configure_threads(std::nullopt);
+  spdlog::info("threads: {} ({})", threads.threads, threads.source);
   auto summary = slt::video::run_extraction(job);
   spdlog::info("done: {} videos extracted ({} clips, {} feature rows) in {:.1f} s, {} skipped (already there), {} failed{}",
                summary.done, summary.clips, summary.feature_frames, summary.seconds, summary.skipped, summary.failed,

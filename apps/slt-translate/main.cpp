@@ -28,6 +28,7 @@
 #include "slt/io/tensor_io.h"
 #include "slt/data/tokenizer.h"
 #include "slt/runtime/components.h"
+#include "slt/runtime/threads.h"
 #include "slt/train/checkpoint.h"
 #include "slt/config/overrides.h"
 #include "slt/model/video_encoder.h"
@@ -150,7 +151,9 @@ int run(int argc, char** argv) {
       "tokenizer", po::value<std::string>()->default_value(""), "tokenizer folder (default: the model's)")(
       "beams", po::value<int64_t>(), "beam size (default: model.num_beams, or the folder's generation config)")(
       "max-length", po::value<int64_t>(), "longest output in tokens (default: data.max_target_positions or 128)")(
-      "device", po::value<std::string>()->default_value("cpu"), "cpu or cuda")("ids", "print token ids")(
+      "device", po::value<std::string>()->default_value("cpu"), "cpu or cuda")(
+      "threads", po::value<int64_t>(), "CPU threads (default: every usable CPU, or OMP_NUM_THREADS)")(
+      "ids", "print token ids")(
       "json", "print one JSON object per input: input, text, ids, score")(
       "extractor", po::value<std::string>(), "SignHiera checkpoint: translate videos (with key=value extraction keys)");
   po::options_description hidden;
@@ -173,6 +176,7 @@ int run(int argc, char** argv) {
   if (device_name == "cuda" && !at::hasCUDA()) throw slt::UserError("--device cuda, but CUDA is not available here; use --device cpu");
   at::Device device(device_name == "cuda" ? at::kCUDA : at::kCPU);
 
+  slt::configure_threads(vm.count("threads") ? std::optional<int64_t>(vm["threads"].as<int64_t>()) : std::nullopt);
   slt::SearchOptions search;
   if (vm.count("beams")) {
     search.num_beams = vm["beams"].as<int64_t>();

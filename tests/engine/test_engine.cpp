@@ -446,3 +446,19 @@ TEST_CASE("data.feature_stats normalises features for training, evaluation and s
   CHECK_THAT(not_finite.output, Catch::Contains("aaaaa1.pt': frame 1, dimension 2 is not finite"));
   CHECK_FALSE(fs::exists(odd / "none.pt"));
 }
+
+TEST_CASE("a run computes on every CPU the process may use unless told otherwise", "[engine][threads]") {
+  ToyData toy;
+  auto cpus = run_command("env -u OMP_NUM_THREADS nproc");  // nproc counts the affinity mask, as slt does
+  REQUIRE(cpus.exit_code == 0);
+  const std::string expected = "threads: " + std::to_string(std::stoi(cpus.output)) + " (usable CPUs)";
+  auto command = [&](const std::string& run) { return toy.tarres(toy.dir.path() / run) + "optim.epochs=0 "; };
+  auto by_default = run_command("env -u OMP_NUM_THREADS " + command("default"));
+  INFO(by_default.output);
+  CHECK(by_default.exit_code == 0);
+  CHECK_THAT(by_default.output, Catch::Contains(expected));
+  auto told = run_command("env -u OMP_NUM_THREADS " + command("told") + "common.num_threads=1");
+  CHECK_THAT(told.output, Catch::Contains("threads: 1 (common.num_threads)"));
+  auto environment = run_command("OMP_NUM_THREADS=3 " + command("environment"));
+  CHECK_THAT(environment.output, Catch::Contains("threads: 3 (OMP_NUM_THREADS)"));
+}

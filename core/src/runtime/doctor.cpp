@@ -1,4 +1,5 @@
 #include "slt/runtime/doctor.h"
+#include "slt/runtime/threads.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -55,7 +56,8 @@ DoctorReport run_doctor(const std::vector<fs::path>& plugin_path) {
   DoctorReport r;
   r.slt_version = SLT_VERSION_STRING;
   r.torch_version = TORCH_VERSION;
-  r.threads = at::get_num_threads();
+  r.threads = configure_threads(std::nullopt).threads;  // what a run uses by default
+  r.usable_cpus = usable_cpus();
   r.gemm_gflops = measure_gemm_gflops();  // also makes sure the BLAS is loaded
   r.blas_library = loaded_blas();
   // Debian's reference BLAS lives in .../blas/; OpenBLAS in .../openblas-*/.
@@ -92,8 +94,8 @@ std::string DoctorReport::to_text() const {
   line("LibTorch", torch_version);
   line("BLAS", blas_library.empty() ? "unknown" : blas_library);
   line("GEMM", std::string(gflops) + " (1024x1024 float32, " + std::to_string(threads) + " threads)");
-  line("threads", std::to_string(threads) + " intra-op (LibTorch), " +
-                      std::to_string(std::thread::hardware_concurrency()) + " CPUs");
+  line("threads", std::to_string(threads) + " intra-op (LibTorch), " + std::to_string(usable_cpus) +
+                      " usable CPUs (affinity, cgroup quota) of " + std::to_string(std::thread::hardware_concurrency()));
   line("CUDA", cuda_available ? "available" : "not available");
   line("FFmpeg", ffmpeg_version);
   line("H.264", h264_decoder.empty() ? "no decoder" : h264_decoder);

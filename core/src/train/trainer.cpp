@@ -25,6 +25,7 @@
 #include "slt/model/model.h"
 #include "slt/runtime/components.h"
 #include "slt/runtime/log.h"
+#include "slt/runtime/threads.h"
 #include "slt/text/text.h"
 #include "slt/train/checkpoint.h"
 #include "slt/train/evaluation.h"
@@ -70,6 +71,8 @@ class Engine {
       spdlog::warn("dist.enabled=true: this slt trains in one process on one device (no distributed data parallelism yet)");
     if (job_.require<bool>("common.compute_bleurt"))
       spdlog::warn("common.compute_bleurt=true: BLEURT is not available in slt; the other metrics are computed");
+    const ThreadChoice threads = configure_threads(job_.get<int64_t>("common.num_threads"));
+    spdlog::info("threads: {} ({})", threads.threads, threads.source);
     at::manual_seed(static_cast<uint64_t>(job_.require<int64_t>("common.seed")));
     std::optional<Resume> resume;
     if (!eval_only_) {

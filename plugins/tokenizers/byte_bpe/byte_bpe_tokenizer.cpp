@@ -250,7 +250,7 @@ class ByteBpeTokenizer : public slt::Tokenizer {
       throw slt::UserError("'" + (folder_ / "vocab.json").string() + "' is not valid JSON: " + e.what());
     }
     try {
-      for (const auto& [token, id] : vocab.items()) set_vocab(token, id.get<int64_t>());
+      for (const auto& [token, id] : vocab.items()) set_vocab(token, id.get<int64_t>(), (folder_ / "vocab.json").string());
     } catch (const nlohmann::json::exception& e) {
       throw slt::UserError("'" + (folder_ / "vocab.json").string() + "' must map tokens to integer ids: " + e.what());
     }
@@ -280,7 +280,7 @@ class ByteBpeTokenizer : public slt::Tokenizer {
     try {  // a value of another type or a missing key: named with the file, not an internal error
       const auto& model = j.at("model");
       if (model.value("type", "BPE") != "BPE") throw slt::UserError("'" + file + "' is not a BPE tokenizer");
-      for (const auto& [token, id] : model.at("vocab").items()) set_vocab(token, id.get<int64_t>());
+      for (const auto& [token, id] : model.at("vocab").items()) set_vocab(token, id.get<int64_t>(), file);
       size_t rank = 0;
       for (const auto& merge : model.at("merges")) {
         std::string line = merge.is_string() ? merge.get<std::string>()
@@ -288,15 +288,18 @@ class ByteBpeTokenizer : public slt::Tokenizer {
         add_merge(line, rank++);
       }
       if (j.contains("added_tokens"))
-        for (const auto& t : j["added_tokens"])
+        for (const auto& t : j["added_tokens"]) {
           json_added_.push_back({t.value("content", ""), t.value("id", int64_t{-1}), t.value("lstrip", false),
                                  t.value("rstrip", false), t.value("special", true)});
+          slt::hf::require_token_id(json_added_.back().id, json_added_.back().content, file);
+        }
     } catch (const nlohmann::json::exception& e) {
       throw slt::UserError("'" + file + "': unexpected content: " + e.what());
     }
   }
 
-  void set_vocab(const std::string& token, int64_t id) {
+  void set_vocab(const std::string& token, int64_t id, const std::string& file) {
+    slt::hf::require_token_id(id, token, file);
     encoder_[token] = id;
     decoder_[id] = token;
   }

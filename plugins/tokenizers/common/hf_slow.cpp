@@ -75,6 +75,12 @@ bool AddedTokens::is_special_content(const std::string& content) const {
   return id >= 0 && is_special(id);
 }
 
+void require_token_id(int64_t id, const std::string& token, const std::string& file) {
+  if (id < 0 || id > kMaxTokenId)
+    throw UserError("'" + file + "': token '" + token + "' has id " + std::to_string(id) + ", expected 0 to " +
+                    std::to_string(kMaxTokenId));
+}
+
 int64_t AddedTokens::max_id() const {
   int64_t m = -1;
   for (const auto& t : tokens_) m = std::max(m, t.id);
@@ -155,6 +161,7 @@ TokenizerConfig read_tokenizer_config(const std::filesystem::path& folder) {
         AddedToken t;
         t.id = std::stoll(id);
         t.content = token.value("content", "");
+        require_token_id(t.id, t.content, path.string());
         t.lstrip = token.value("lstrip", false);
         t.rstrip = token.value("rstrip", false);
         t.special = token.value("special", true);

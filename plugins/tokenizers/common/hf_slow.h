@@ -65,6 +65,11 @@ std::string python_lower(const std::string& text);
 
 // tokenizer_config.json (missing file: empty config).
 constexpr int64_t kMaxExtraIds = 100000;
+// Token ids read from tokenizer files are at most this (the largest real
+// vocabularies have ~10^6 entries); a larger id would size the model's embeddings.
+constexpr int64_t kMaxTokenId = 10000000;
+// UserError naming `file` unless 0 <= id <= kMaxTokenId.
+void require_token_id(int64_t id, const std::string& token, const std::string& file);
 
 struct TokenizerConfig {
   std::vector<AddedToken> added_tokens;  // from added_tokens_decoder, in id order

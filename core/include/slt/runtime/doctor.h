@@ -11,7 +11,8 @@ struct DoctorReport {
   std::string torch_version;
   std::string blas_library;  // resolved path of the libblas the process loaded
   bool blas_is_reference = false;
-  int threads = 0;
+  int threads = 0;      // intra-op threads a run uses by default
+  int usable_cpus = 0;  // affinity mask, capped by the cgroup quota
   bool cuda_available = false;
   int cuda_devices = 0;
   std::string ffmpeg_version;  // filled by the app from the video module (video/ffmpeg.h)
