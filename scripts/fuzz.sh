@@ -30,6 +30,7 @@ declare -A corpus=(
   [merges]="$fixtures/models/tiny_bart/merges.txt"
   [tokenizer_json]="$seeds/tokenizer_json"
   [tokenizer_config]="$fixtures/models/tiny_bart/tokenizer_config.json $fixtures/models/tiny_t5/tokenizer_config.json"
+  [dictionary]="$fixtures/hiera/tarres/dictionary.txt"
   [generation_config]="$fixtures/models/tiny_t5/config.json $fixtures/models/tiny_bart/config.json $fixtures/models/tiny_bart/generation_config.json"
   [metrics]="$fixtures/metrics/dev015_edge.tsv $fixtures/metrics/dev040_mixed.tsv"
   [video]="$fixtures/hiera/DATASET/videos/00000/0000001-tsrc2-25fps-0s50.mp4"

@@ -135,6 +135,10 @@ int main(int argc, char** argv) {
     std::cerr << "slt-fuzz: no target '" << args[0] << "' (slt-fuzz --list)\n";
     return 2;
   }
+  if (!target->unavailable.empty()) {
+    std::cout << "slt-fuzz " << target->name << ": not in this build (" << target->unavailable << ")\n";
+    return 0;
+  }
   double seconds = 0;
   uint64_t seed = 1;
   size_t max_size = 1 << 20;

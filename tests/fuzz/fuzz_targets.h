@@ -15,6 +15,7 @@ struct Target {
   std::string name;
   std::string reads;  // what the input stands for
   void (*run)(const uint8_t* data, size_t size);
+  std::string unavailable = {};  // why this build cannot run it; empty when it can
 };
 
 const std::vector<Target>& targets();

@@ -164,6 +164,25 @@ void tokenizer_config(const uint8_t* data, size_t size) {
   tokenize_round_trip(bart_tokenizer_with("tokenizer_config.json", data, size), "byte_bpe");
 }
 
+// fairseq's dictionary.txt next to the fixture's SentencePiece model. The
+// SentencePiece plugins load their library with dlmopen, which ASan's runtime
+// does not follow: an ASan build reports the target as unavailable.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr const char* kDictionaryUnavailable = "the SentencePiece plugins load their library with dlmopen, which ASan does not follow";
+#else
+constexpr const char* kDictionaryUnavailable = "";
+#endif
+
+void dictionary(const uint8_t* data, size_t size) {
+  fs::path folder = scratch() / "fairseq";
+  if (!fs::exists(folder / "sentencepiece.model")) {
+    fs::create_directories(folder);
+    fs::copy_file(fixtures() / "hiera" / "tarres" / "sentencepiece.model", folder / "sentencepiece.model");
+  }
+  write(folder / "dictionary.txt", data, size);
+  tokenize_round_trip(folder, "fairseq_spm");
+}
+
 void generation_config(const uint8_t* data, size_t size) {
   fs::path folder = scratch() / "hf";
   write(folder / "config.json", data, size);
@@ -206,6 +225,7 @@ const std::vector<Target>& targets() {
       {"merges", "a byte-level BPE merges.txt", merges},
       {"tokenizer_json", "a fast tokenizer's tokenizer.json", tokenizer_json},
       {"tokenizer_config", "a Hugging Face tokenizer_config.json", tokenizer_config},
+      {"dictionary", "a fairseq dictionary.txt", dictionary, kDictionaryUnavailable},
       {"generation_config", "a Hugging Face config.json / generation_config.json", generation_config},
       {"metrics", "a hypothesis<TAB>reference pair scored by every metric", metrics},
       {"video", "a video file for the demuxer and decoder", video},

@@ -55,7 +55,12 @@ class HfSeq2Seq : public Seq2SeqModel {
             void (*apply_dropout)(Config&, double))
       : folder_(context.model_folder) {
     if (folder_.empty()) throw ConfigError("model.name_or_path names no folder (the host resolves it before building the model)");
-    Config c = Config::from_json(read_model_config(folder_));
+    Config c;
+    try {
+      c = Config::from_json(read_model_config(folder_));
+    } catch (const nlohmann::json::exception& e) {  // a key of another type than the architecture's
+      throw UserError("'" + (folder_ / "config.json").string() + "': unexpected content: " + e.what());
+    }
     c.feature_dim = section.get_or<int64_t>("feature_dim", c.feature_dim);
     if (context.label_smoothing) c.label_smoothing = *context.label_smoothing;
     if (auto dropout = section.get<double>("dropout")) apply_dropout(c, *dropout);
@@ -119,7 +124,7 @@ inline int claim_hf_family(const ClaimQuery& query, const std::string& family) {
     try {
       std::string type = read_model_config(query.path).value("model_type", "");
       return ascii_lower(type).find(family) != std::string::npos ? 10 : 0;
-    } catch (const Error&) {
+    } catch (const std::exception&) {  // unreadable, not JSON, or model_type not a string: not ours
       return 0;
     }
   }
