@@ -11,6 +11,7 @@
 #include "bench_common.h"
 #include "slt/model/generation.h"
 #include "slt/runtime/log.h"
+#include "slt/runtime/threads.h"
 
 namespace {
 
@@ -52,6 +53,7 @@ int main(int argc, char** argv) {
     if (flag == "--repeats") repeats = std::stoll(argv[i + 1]);
   }
   slt::setup_logging("warn");
+  slt::configure_threads(std::nullopt);  // as a run: every usable CPU, or OMP_NUM_THREADS
   auto dir = std::filesystem::temp_directory_path() / "slt-bench-t5-small";
   TimedModel model(slt_bench::t5_small(dir));
   model.module().eval();

@@ -12,6 +12,7 @@
 #include "bench_common.h"
 #include "slt/data/loader.h"
 #include "slt/runtime/log.h"
+#include "slt/runtime/threads.h"
 #include "slt/train/optim.h"
 
 int main(int argc, char** argv) {
@@ -19,6 +20,7 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2)
     if (std::string(argv[i]) == "--steps") steps = std::stoi(argv[i + 1]);
   slt::setup_logging("warn");
+  slt::configure_threads(std::nullopt);  // as a run: every usable CPU, or OMP_NUM_THREADS
   const int64_t batch = 8, source = 256, target = 32;
   std::printf("batch %lld, %lld source frames (768-d), %lld target tokens, %d steps, %d threads\n",
               static_cast<long long>(batch), static_cast<long long>(source), static_cast<long long>(target), steps,
