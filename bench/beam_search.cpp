@@ -1,6 +1,8 @@
-// Beam search speed (5 beams, max length 128) on a T5 v1.1-small-shaped model
-// with random weights, at batch 1 and 16, with the time split into decoder
-// steps, the search's tensor operations and its bookkeeping outside LibTorch.
+// Beam search speed at full length (5 beams, 127 new tokens) on a T5
+// v1.1-small-shaped model with random weights, at batch 1 and 16, with the
+// time split into decoder steps, the search's tensor operations and its
+// bookkeeping outside LibTorch; then the Tarrés model with fairseq's search
+// (beam 5, 128 tokens, batch 16). One JSON line per measurement.
 //   bench_beam_search [--source-length 200] [--repeats 2]
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -60,7 +62,8 @@ int main(int argc, char** argv) {
   slt::GenerationConfig config;
   config.num_beams = 5;
   config.max_length = 128;
-  std::printf("T5 v1.1-small shape, random weights, %lld source frames, 5 beams, max length 128, %d threads\n",
+  config.min_length = 128;  // every row runs to full length, as the reference benchmark forces it
+  std::printf("T5 v1.1-small shape, random weights, %lld source frames, 5 beams, 127 new tokens, %d threads\n",
               static_cast<long long>(source_length), at::get_num_threads());
   for (int64_t batch : {1, 16}) {
     auto features = at::randn({batch, source_length, 768});
@@ -74,7 +77,8 @@ int main(int argc, char** argv) {
     for (int64_t r = 0; r < repeats; ++r) {
       auto out = slt::generate(model, features, mask, config);
       bookkeeping += out.bookkeeping_seconds;
-      tokens += out.sequences.ne(model.special_tokens().pad).sum().item<int64_t>() - batch;  // generated, start excluded
+      // Generated tokens: everything after the decoder start token that is not padding.
+      tokens += out.sequences.narrow(1, 1, out.sequences.size(1) - 1).ne(model.special_tokens().pad).sum().item<int64_t>();
     }
     double total = slt_bench::seconds_since(start);
     std::printf(
@@ -82,7 +86,36 @@ int main(int argc, char** argv) {
         "(log-softmax, top-k, cache reordering), %4.1f%% search bookkeeping outside LibTorch\n",
         static_cast<long long>(batch), tokens / total, model.steps / total, 100.0 * model.model_seconds / total,
         100.0 * (total - model.model_seconds - bookkeeping) / total, 100.0 * bookkeeping / total);
+    slt_bench::print_measurement({{"bench", "beam_search"}, {"model", "t5-small"}, {"batch", batch},
+                                  {"full_length", true}, {"seconds", total / repeats},
+                                  {"tokens_per_s", tokens / total}, {"tokens", tokens / repeats}});
   }
+  // The Tarrés transformer with fairseq's SequenceGenerator: beam 5, 128 tokens, batch 16.
+  auto tarres_dir = std::filesystem::temp_directory_path() / "slt-bench-tarres-beam";
+  auto tarres = slt_bench::tarres(tarres_dir);
+  tarres->module().eval();
+  slt::FairseqGenerationConfig fairseq;
+  fairseq.beam = 5;
+  fairseq.max_len_a = 0;
+  fairseq.max_len_b = 128;
+  fairseq.min_len = 128;
+  {
+    const int64_t batch = 16;
+    auto features = at::randn({batch, source_length, 768});
+    auto mask = at::ones({batch, source_length});
+    slt::generate_fairseq(*tarres, features.narrow(0, 0, 1), mask.narrow(0, 0, 1), fairseq);  // warm-up
+    int64_t tokens = 0;
+    auto start = std::chrono::steady_clock::now();
+    for (int64_t r = 0; r < repeats; ++r)
+      for (const auto& nbest : slt::generate_fairseq(*tarres, features, mask, fairseq))
+        tokens += nbest.empty() ? 0 : static_cast<int64_t>(nbest.front().tokens.size());  // EOS included
+    double total = slt_bench::seconds_since(start);
+    std::printf("tarres, fairseq search, batch 16: %7.1f output tokens/s\n", tokens / total);
+    slt_bench::print_measurement({{"bench", "beam_search"}, {"model", "tarres"}, {"batch", batch},
+                                  {"full_length", true}, {"seconds", total / repeats},
+                                  {"tokens_per_s", tokens / total}, {"tokens", tokens / repeats}});
+  }
+  std::filesystem::remove_all(tarres_dir);
   std::filesystem::remove_all(dir);
   return 0;
 }

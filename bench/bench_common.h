@@ -1,19 +1,38 @@
 #pragma once
 // Random-weight models of the reference shapes, built from scratch in a
 // temporary folder (no downloads): T5 v1.1-small and the Tarrés transformer.
+#include <ATen/Parallel.h>
+#include <sys/resource.h>
+
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "slt/runtime/components.h"
 #include "slt/model/model.h"
 #include "slt/plugin/plugin_loader.h"
+#include "slt/runtime/doctor.h"
 
 namespace slt_bench {
 
 inline double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// One JSON line per measurement, with what a comparison needs next to the
+// time: threads, this process's large-matmul rate (measured once, here, so
+// ratios between runs can be corrected for a machine's mood) and peak RSS.
+inline void print_measurement(nlohmann::ordered_json line) {
+  static const double gemm = slt::measure_gemm_gflops(1024);
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  line["threads"] = at::get_num_threads();
+  line["gemm_gflops"] = gemm;
+  line["peak_rss_mb"] = static_cast<double>(usage.ru_maxrss) / 1024.0;
+  std::printf("%s\n", line.dump().c_str());
 }
 
 // google/t5-v1_1-small's config.json values, feature_dim 768.

@@ -31,33 +31,39 @@ int main(int argc, char** argv) {
     model->module().train();
     auto optimizer = slt::make_adamw(model->module(), 5e-4, 0.1);
     int64_t vocab = model->special_tokens().vocab_size;
-    std::vector<slt::FeatureItem> items;
-    for (int64_t i = 0; i < batch; ++i)
-      items.push_back({i, "item", at::randn({source - 8 * i, 768}), "label"});
-    double data = 0, forward = 0, backward = 0, step = 0;
-    for (int s = 0; s <= steps; ++s) {  // step 0 warms up
-      auto t0 = std::chrono::steady_clock::now();
-      slt::FeatureBatch fb = slt::FeatureLoader::collate(items, nullptr, -1);
-      slt::Batch b{fb.features, fb.attention_mask, at::randint(4, vocab, {batch, target}, at::kLong)};
-      auto t1 = std::chrono::steady_clock::now();
-      auto loss = model->forward(b).loss;
-      auto t2 = std::chrono::steady_clock::now();
-      optimizer->zero_grad();
-      loss.backward();
-      auto t3 = std::chrono::steady_clock::now();
-      slt::clip_grad_norm(model->module(), 1.0);
-      optimizer->step();
-      auto t4 = std::chrono::steady_clock::now();
-      if (s == 0) continue;
-      data += std::chrono::duration<double>(t1 - t0).count();
-      forward += std::chrono::duration<double>(t2 - t1).count();
-      backward += std::chrono::duration<double>(t3 - t2).count();
-      step += std::chrono::duration<double>(t4 - t3).count();
+    // Full length (every item 256 frames, as the reference's benchmark) and mixed lengths (256 down to 200).
+    for (const bool full_length : {true, false}) {
+      std::vector<slt::FeatureItem> items;
+      for (int64_t i = 0; i < batch; ++i)
+        items.push_back({i, "item", at::randn({full_length ? source : source - 8 * i, 768}), "label"});
+      double data = 0, forward = 0, backward = 0, step = 0;
+      for (int s = 0; s <= steps; ++s) {  // step 0 warms up
+        auto t0 = std::chrono::steady_clock::now();
+        slt::FeatureBatch fb = slt::FeatureLoader::collate(items, nullptr, -1);
+        slt::Batch b{fb.features, fb.attention_mask, at::randint(4, vocab, {batch, target}, at::kLong)};
+        auto t1 = std::chrono::steady_clock::now();
+        auto loss = model->forward(b).loss;
+        auto t2 = std::chrono::steady_clock::now();
+        optimizer->zero_grad();
+        loss.backward();
+        auto t3 = std::chrono::steady_clock::now();
+        slt::clip_grad_norm(model->module(), 1.0);
+        optimizer->step();
+        auto t4 = std::chrono::steady_clock::now();
+        if (s == 0) continue;
+        data += std::chrono::duration<double>(t1 - t0).count();
+        forward += std::chrono::duration<double>(t2 - t1).count();
+        backward += std::chrono::duration<double>(t3 - t2).count();
+        step += std::chrono::duration<double>(t4 - t3).count();
+      }
+      double total = data + forward + backward + step;
+      std::printf("%-9s %-5s %7.3f s/step: data %5.1f%%, forward %5.1f%%, backward %5.1f%%, optimizer %5.1f%%\n",
+                  name.c_str(), full_length ? "full" : "mixed", total / steps, 100 * data / total,
+                  100 * forward / total, 100 * backward / total, 100 * step / total);
+      slt_bench::print_measurement({{"bench", "train_step"}, {"model", name}, {"batch", batch},
+                                    {"full_length", full_length}, {"seconds", total / steps},
+                                    {"tokens_per_s", static_cast<double>(batch * target) * steps / total}});
     }
-    double total = data + forward + backward + step;
-    std::printf("%-9s %7.3f s/step: data %5.1f%%, forward %5.1f%%, backward %5.1f%%, optimizer %5.1f%%\n",
-                name.c_str(), total / steps, 100 * data / total, 100 * forward / total, 100 * backward / total,
-                100 * step / total);
     std::filesystem::remove_all(dir);
   }
   return 0;
