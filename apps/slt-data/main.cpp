@@ -25,6 +25,7 @@
 #include "slt/runtime/app.h"
 #include "slt/errors.h"
 #include "slt/runtime/log.h"
+#include "slt/runtime/threads.h"
 #include "slt/io/files.h"
 #include "slt/io/tensor_io.h"
 #include "slt/text/text.h"
@@ -44,7 +45,7 @@ namespace {
 template <typename Job>
 void parallel_for(size_t n, int threads, const std::string& what, Job job) {
   if (threads < 1) throw slt::UserError("--num-procs must be at least 1");
-  const size_t cap = std::max<size_t>(1, 4 * std::thread::hardware_concurrency());
+  const size_t cap = 4 * static_cast<size_t>(slt::usable_cpus());
   const size_t count = std::min({static_cast<size_t>(threads), std::max<size_t>(1, n), cap});
   std::atomic<size_t> next{0}, done{0};
   std::mutex failure_mutex;

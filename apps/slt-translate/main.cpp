@@ -26,6 +26,7 @@
 #include "slt/model/model.h"
 #include "slt/plugin/plugin_loader.h"
 #include "slt/io/tensor_io.h"
+#include "slt/data/dataset.h"
 #include "slt/data/tokenizer.h"
 #include "slt/runtime/components.h"
 #include "slt/runtime/threads.h"
@@ -88,13 +89,7 @@ LoadedModel load(const fs::path& path, const std::string& tokenizer_override, co
     options.num_beams = config.get<int64_t>("model.num_beams");
     loaded.bundle.search = loaded.bundle.model->make_search(options);
   }
-  if (!checkpoint.empty()) {
-    auto report = slt::load_state_dict(loaded.bundle.model->module(), slt::load_checkpoint_weights(checkpoint.string()),
-                                       checkpoint.string());
-    if (report.loaded == 0)
-      throw slt::UserError("'" + checkpoint.string() + "' holds none of the weights of the " + loaded.bundle.kind +
-                           " model its run configures");
-  }
+  if (!checkpoint.empty()) slt::load_checkpoint_into(loaded.bundle.model->module(), checkpoint.string(), loaded.bundle.kind);
   loaded.bundle.model->module().eval();
   return loaded;
 }
@@ -106,12 +101,8 @@ void check_features(const at::Tensor& features, const std::string& input, std::o
   if (feature_dim && features.size(1) != *feature_dim)
     throw slt::UserError("'" + input + "' has " + std::to_string(features.size(1)) +
                          " values per frame, but the model's model.feature_dim is " + std::to_string(*feature_dim));
-  at::Tensor bad = at::logical_not(at::isfinite(features));
-  if (bad.any().item<bool>()) {
-    at::Tensor first = bad.nonzero()[0].cpu();
-    throw slt::UserError("'" + input + "': frame " + std::to_string(first[0].item<int64_t>()) + ", dimension " +
-                         std::to_string(first[1].item<int64_t>()) + " is not finite (nan or inf)");
-  }
+  const at::Tensor values = features.to(at::kFloat).contiguous().cpu();
+  slt::require_finite_features(values.data_ptr<float>(), values.size(0), values.size(1), input);
 }
 
 // The extraction job for --extractor: slt-extract's keys and defaults with

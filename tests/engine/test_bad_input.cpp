@@ -140,7 +140,7 @@ TEST_CASE("bad features are named with their file: NaN, no frames, another width
   slt::save_pt(test.features.string(), nan);
   auto not_finite = run_command(command);
   CHECK(not_finite.exit_code == 2);
-  CHECK_THAT(not_finite.output, Catch::Contains(test.features.string() + "': frame 3, dimension 5 is nan"));
+  CHECK_THAT(not_finite.output, Catch::Contains(test.features.string() + "': frame 3, dimension 5 is not finite (nan)"));
   // The run stopped at its test evaluation; its checkpoint translates.
   auto translated = run_command(std::string(SLT_TRANSLATE_EXE) + " --model " +
                                 (toy.dir.path() / "run" / "checkpoint-00000.pth").string() + " " + test.features.string());

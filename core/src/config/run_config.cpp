@@ -44,7 +44,7 @@ ConfigSchema build_run_schema() {
         "Whether to overwrite files in the output directory in case it already exists");
   s.add_implicit("common.num_threads", V::Int,
                  "CPU threads for LibTorch's operators; null: every CPU the process may run on (its affinity and "
-                 "cgroup quota), or OMP_NUM_THREADS when set (slt addition)");
+                 "cgroup quota), or OMP_NUM_THREADS when set (slt addition)").between(1, 4096);
   s.add_implicit("common.resume_with_changed_config", V::Bool,
                  "Resume from the folder's checkpoint although the config changed keys the weights depend on "
                  "(seed, model, data, optimizer); by default such a resume is refused (slt addition)");

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "slt/data/dataset.h"
 #include "slt/errors.h"
 #include "slt/io/tensor_io.h"
 
@@ -74,8 +75,11 @@ FeatureStats compute_feature_stats(const std::vector<std::filesystem::path>& fil
   std::vector<double> sum, squares;
   int64_t frames = 0;
   for (const auto& file : files) {
-    at::Tensor x = load_pt_tensor(file.string()).to(at::kDouble).contiguous();
-    if (x.dim() != 2) throw UserError("'" + file.string() + "' is not a [frames, dim] tensor");
+    at::Tensor loaded = load_pt_tensor(file.string());
+    if (loaded.dim() != 2) throw UserError("'" + file.string() + "' is not a [frames, dim] tensor");
+    const at::Tensor as_float = loaded.to(at::kFloat).contiguous();
+    require_finite_features(as_float.data_ptr<float>(), as_float.size(0), as_float.size(1), file.string());
+    at::Tensor x = loaded.to(at::kDouble).contiguous();
     const int64_t dim = x.size(1);
     if (sum.empty()) sum.assign(static_cast<size_t>(dim), 0.0), squares.assign(static_cast<size_t>(dim), 0.0);
     if (static_cast<size_t>(dim) != sum.size())
@@ -85,9 +89,6 @@ FeatureStats compute_feature_stats(const std::vector<std::filesystem::path>& fil
     for (int64_t t = 0; t < x.size(0); ++t)
       for (int64_t d = 0; d < dim; ++d) {
         const double v = p[t * dim + d];
-        if (!std::isfinite(v))
-          throw UserError("'" + file.string() + "': frame " + std::to_string(t) + ", dimension " + std::to_string(d) +
-                          " is not finite");
         sum[static_cast<size_t>(d)] += v;
         squares[static_cast<size_t>(d)] += v * v;
       }

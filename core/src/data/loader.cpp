@@ -4,7 +4,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <cmath>
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
@@ -43,16 +42,20 @@ Batch to_device(const FeatureBatch& batch, const at::Device& device) {
   return {batch.features.to(device), batch.attention_mask.to(device), batch.labels.to(device)};
 }
 
-std::vector<std::shared_ptr<FeatureDataset>> open_split_datasets(const ConfigNode& run_config, const std::string& split) {
-  std::vector<std::string> dirs;
+std::vector<fs::path> split_data_dirs(const ConfigNode& run_config, const std::string& split) {
+  std::vector<fs::path> dirs;
   if (split == "train") {
     for (const auto& dir : slt::split(run_config.require<std::string>("data.train_data_dirs"), ','))
       if (!trim(dir).empty()) dirs.emplace_back(trim(dir));
   } else {
-    dirs.push_back(run_config.require<std::string>("data.val_data_dir"));
+    dirs.emplace_back(run_config.require<std::string>("data.val_data_dir"));
   }
+  return dirs;
+}
+
+std::vector<std::shared_ptr<FeatureDataset>> open_split_datasets(const ConfigNode& run_config, const std::string& split) {
   std::vector<std::shared_ptr<FeatureDataset>> datasets;
-  for (const auto& dir : dirs) datasets.push_back(open_dataset(run_config, dir, split));
+  for (const auto& dir : split_data_dirs(run_config, split)) datasets.push_back(open_dataset(run_config, dir, split));
   return datasets;
 }
 
@@ -117,18 +120,6 @@ namespace {
 
 std::string describe_source(const FeatureSource& source) {
   return source.origin.empty() ? "features '" + source.feature_id + "'" : "'" + source.origin + "'";
-}
-
-// NaN or infinite features make a NaN loss or an empty translation far from
-// their cause: refused where they are read, with the file and position.
-void require_finite(const FeatureSource& source, const float* values) {
-  const int64_t count = source.frames * source.dim;
-  for (int64_t i = 0; i < count; ++i) {
-    if (std::isfinite(values[i])) continue;
-    throw UserError(describe_source(source) + ": frame " + std::to_string(i / source.dim) + ", dimension " +
-                    std::to_string(i % source.dim) + " is " + (std::isnan(values[i]) ? "nan" : "infinite") +
-                    "; re-extract that video's features or remove it from the manifest");
-  }
 }
 
 // The collator: rows of `frames[i] x dim` floats written by fill(i, row) into a
@@ -292,7 +283,9 @@ void FeatureLoader::start_epoch(int64_t epoch, size_t skip_batches) {
     }
     return assemble(plan, [&](size_t i, float* row) {
                       sources[i].read(row);
-                      require_finite(sources[i], row);
+                      const FeatureSource& source = sources[i];
+                      require_finite_features(row, source.frames, source.dim,
+                                              source.origin.empty() ? source.feature_id : source.origin);
                     }, pool_.get(), tokenizer_.get(),
                     options_.max_target_length, options_.normalize.get());
   };

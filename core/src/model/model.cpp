@@ -90,6 +90,14 @@ NamedTensors load_checkpoint_weights(const std::string& path) {
   return flatten_tensors(value, path);
 }
 
+LoadReport load_checkpoint_into(torch::nn::Module& module, const std::string& path, const std::string& model_kind) {
+  LoadReport report = load_state_dict(module, load_checkpoint_weights(path), path);
+  if (report.loaded == 0)
+    throw UserError("'" + path + "': none of its tensors is a weight of the " + model_kind +
+                    " model configured here (is it a checkpoint of another model?)");
+  return report;
+}
+
 NamedTensors load_hf_weights(const fs::path& folder) {
   for (const char* name : {"model.safetensors", "model.safetensors.index.json"})
     if (fs::exists(folder / name)) return load_safetensors((folder / name).string());

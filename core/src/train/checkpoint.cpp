@@ -4,11 +4,10 @@
 #include <ATen/core/Dict.h>
 #include <c10/util/string_utils.h>
 #include <spdlog/spdlog.h>
-
-#include <cmath>
 #include <torch/optim/adamw.h>
 
 #include <algorithm>
+#include <cmath>
 #include <regex>
 
 #include "slt/errors.h"

@@ -96,10 +96,7 @@ class Engine {
 
     if (auto load = job_.get<std::string>("common.load_model"); load && (eval_only_ || !resume)) {
       spdlog::info("loading model weights from {}", *load);
-      auto report = load_state_dict(module(), load_checkpoint_weights(*load), *load);
-      if (report.loaded == 0)
-        throw UserError("common.load_model=" + *load + ": none of its tensors is a weight of the " + bundle_.kind +
-                        " model configured here (is it a checkpoint of another model?)");
+      load_checkpoint_into(module(), *load, bundle_.kind);
     }
     if (eval_only_) {
       evaluate_full();
@@ -118,7 +115,7 @@ class Engine {
       fs::path best = output_dir_ / "best_model.pth";
       if (fs::exists(best)) {
         spdlog::info("loading the best model ({}) for the full evaluation", best.string());
-        load_state_dict(module(), load_checkpoint_weights(best.string()), best.string());
+        load_checkpoint_into(module(), best.string(), bundle_.kind);
       } else if (state_.best_bleu > 0) {
         throw Error(fmt::format("{} is missing although validation BLEU-4 reached {:.2f} (was it removed?); "
                                 "evaluate a checkpoint with common.eval=true common.load_model=PATH",
@@ -168,17 +165,12 @@ class Engine {
     const std::string overrides_text = overrides.to_yaml();
     write_file_atomically((output_dir_ / "overrides.yaml").string(), overrides_text.data(), overrides_text.size());
     // slt-extract records its encoder next to the features; slt-translate --model RUN reads the copy.
-    const fs::path record = first_train_dir() / "features" / "extractor.yaml";
+    const auto train_dirs = split_data_dirs(job_, "train");
+    if (train_dirs.empty()) return;
+    const fs::path record = train_dirs.front() / "features" / "extractor.yaml";
     std::error_code ignored;
     if (fs::is_regular_file(record, ignored))
       fs::copy_file(record, output_dir_ / "extractor.yaml", fs::copy_options::overwrite_existing, ignored);
-  }
-
-  // The first of data.train_data_dirs, as the loader reads them.
-  fs::path first_train_dir() const {
-    for (const auto& dir : split(job_.require<std::string>("data.train_data_dirs"), ','))
-      if (!trim(dir).empty()) return trim(dir);
-    return {};
   }
 
   // The training datasets, opened once for the loader and the truecaser.

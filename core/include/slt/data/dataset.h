@@ -41,6 +41,11 @@ struct FeatureItem {
   std::string label;
 };
 
+/// NaN or infinite features turn into a NaN loss or an empty translation far
+/// from their cause: UserError naming `source` and the first such value's frame
+/// and dimension. `values` holds `frames` rows of `dim` floats.
+void require_finite_features(const float* values, int64_t frames, int64_t dim, const std::string& source);
+
 class FeatureDataset : public Component {
  public:
   virtual size_t size() const = 0;

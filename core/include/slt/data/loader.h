@@ -26,9 +26,11 @@ class BufferPool;  // recycles batch memory (loader.cpp)
 // debug flag in its context. Plugins must be loaded.
 std::shared_ptr<FeatureDataset> open_dataset(const ConfigNode& job, const std::filesystem::path& folder,
                                              const std::string& split);
-// The datasets of a split as the reference's create_dataloader opens them:
-// one per folder of data.train_data_dirs (comma-separated) for "train", the
-// data.val_data_dir folder for "val" and "test". Plugins must be loaded.
+// The folders of a split as the reference's create_dataloader reads them:
+// data.train_data_dirs (comma-separated) for "train", data.val_data_dir for
+// "val" and "test".
+std::vector<std::filesystem::path> split_data_dirs(const ConfigNode& run_config, const std::string& split);
+// One dataset per folder of split_data_dirs. Plugins must be loaded.
 std::vector<std::shared_ptr<FeatureDataset>> open_split_datasets(const ConfigNode& run_config, const std::string& split);
 
 // One padded batch, as the reference collator builds it.

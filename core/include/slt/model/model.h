@@ -98,6 +98,12 @@ std::filesystem::path resolve_model_folder(const std::string& name_or_path);
 // file as a state dict.
 NamedTensors load_checkpoint_weights(const std::string& path);
 
+// load_state_dict of a checkpoint file's weights (load_checkpoint_weights),
+// refusing a file none of whose tensors is a weight of `module` (a checkpoint
+// of another model would otherwise leave it as initialised). `model_kind`
+// names the model in that message.
+LoadReport load_checkpoint_into(torch::nn::Module& module, const std::string& path, const std::string& model_kind);
+
 // The weights of a Hugging Face folder: model.safetensors(.index.json) or
 // pytorch_model.bin(.index.json).
 NamedTensors load_hf_weights(const std::filesystem::path& folder);
