@@ -22,12 +22,12 @@
 #include "slt/plugin/plugin_loader.h"
 #include "slt/plugin/registry.h"
 #include "slt/runtime/log.h"
+#include "slt/runtime/threads.h"
+#include "bench_common.h"
 
 namespace {
 
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
+using slt_bench::seconds_since;
 
 std::vector<int64_t> ints(const slt::ConfigNode& node) {
   std::vector<int64_t> out;
@@ -142,6 +142,7 @@ int main(int argc, char** argv) {
     if (arg == "--profile") profile = std::string(argv[i + 1]) != "0";
   }
   slt::setup_logging("warn");
+  slt::configure_threads(std::nullopt);  // as slt-extract: every usable CPU, or OMP_NUM_THREADS
   slt::load_plugins(slt::plugin_search_path({}));
   auto encoder = slt::Registry::global().create<slt::VideoEncoder>(slt::kinds::kVideoEncoder, preset, nullptr);
   slt::ConfigNode section = slt::Registry::global().section_for(slt::kinds::kVideoEncoder, preset, nullptr, "model");
@@ -166,6 +167,8 @@ int main(int argc, char** argv) {
   std::printf("%d threads; %.1f GFLOP per window (analytic)\n", at::get_num_threads(), flops / 1e9);
   std::printf("%.1f s per window, %.1f GFLOP/s; 2048^2 matmul %.1f GFLOP/s; ratio %.2f; peak RSS %.2f GB\n", seconds,
               achieved, gemm, achieved / gemm, usage.ru_maxrss / 1024.0 / 1024.0);
+  slt_bench::print_measurement({{"bench", "signhiera"}, {"preset", preset}, {"seconds_per_window", seconds},
+                                 {"gflops", achieved}, {"matmul_2048_gflops", gemm}, {"ratio", achieved / gemm}});
   if (profile) print_operator_times(seconds * windows);
   return 0;
 }

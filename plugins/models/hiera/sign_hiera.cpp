@@ -181,38 +181,46 @@ torch::Tensor MaskUnitAttentionImpl::forward(const torch::Tensor& x, const torch
   auto q = qkv_[0], k = qkv_[1], v = qkv_[2];
   if (q_stride > 1) q = std::get<0>(q.view({b, heads, windows, q_stride, -1, head_dim}).max(3));
   q = q * scale;
-  auto kt = k.transpose(-1, -2);
   if (use_mask_unit_attn) {  // windows of a few dozen tokens: the scores are small
-    auto out = torch::matmul(torch::matmul(q, kt).softmax(-1), v);
+    auto out = torch::matmul(torch::matmul(q, k.transpose(-1, -2)).softmax(-1), v);
     return proj->forward(out.transpose(1, 3).reshape({b, -1, dim_out}));
   }
-  // Global attention. The reference adds a mask of 1 (kept key) or -inf
-  // (padded key) to the scores; softmax is the same when only the padded
-  // columns are set to -inf, which costs nothing without padding. Query rows
-  // go through in blocks so that no [N, N] score matrix exists (12,544 tokens
-  // in hiera_base_128x224's third stage: 2.5 GB at once); each row is exact.
-  const int64_t queries = q.size(3), keys = k.size(3);
+  return proj->forward(global_attention(q, k, v, attn_mask).transpose(1, 2).reshape({b, -1, dim_out}));
+}
+
+// The reference adds a mask of 1 (kept key) or -inf (padded key) to the
+// scores; softmax is the same when only the padded columns are set to -inf,
+// which costs nothing without padding. Query rows go through in blocks so that
+// no [N, N] score matrix exists (12,544 tokens in hiera_base_128x224's third
+// stage: 2.5 GB at once), one (batch, head) at a time with two plain GEMMs and
+// an in-place softmax on one reused buffer that stays in cache: each row is
+// exact, and the 5-D matmul's per-call copies of K and V are gone.
+torch::Tensor MaskUnitAttentionImpl::global_attention(const torch::Tensor& q, const torch::Tensor& k,
+                                                      const torch::Tensor& v, const torch::Tensor& attn_mask) const {
+  const int64_t b = q.size(0), queries = q.size(3), keys = k.size(3);
   auto padded = attn_mask.reshape({b, keys}).eq(0);
   const bool any_padded = padded.any().item<bool>();
-  padded = padded.view({b, 1, 1, 1, keys});
-  auto attend = [&](const torch::Tensor& rows) {
-    auto scores = torch::matmul(rows, kt);
-    if (any_padded) scores.masked_fill_(padded, -std::numeric_limits<float>::infinity());
-    return torch::matmul(scores.softmax(-1), v);
-  };
-  const int64_t block = query_block > 0 ? query_block
-                                        : std::max<int64_t>(1, kScoreBudget / std::max<int64_t>(1, b * heads * keys));
-  torch::Tensor out;
-  if (block >= queries) {
-    out = attend(q);
-  } else {
-    out = torch::empty({b, heads, windows, queries, head_dim}, v.options());
-    for (int64_t start = 0; start < queries; start += block) {
-      const int64_t rows = std::min(block, queries - start);
-      out.narrow(3, start, rows).copy_(attend(q.narrow(3, start, rows)));
+  const int64_t block = std::min(queries, query_block > 0 ? query_block : std::max<int64_t>(16, kScoreBlock / keys));
+  auto out = torch::empty({b, heads, queries, head_dim}, v.options());
+  auto scores = torch::empty({block, keys}, q.options());
+  for (int64_t i = 0; i < b; ++i) {
+    for (int64_t h = 0; h < heads; ++h) {
+      auto q_h = q[i][h][0];
+      auto kt_h = k[i][h][0].t().contiguous();
+      auto v_h = v[i][h][0].contiguous();
+      auto out_h = out[i][h];
+      for (int64_t start = 0; start < queries; start += block) {
+        const int64_t rows = std::min(block, queries - start);
+        auto s = scores.narrow(0, 0, rows);
+        at::mm_out(s, q_h.narrow(0, start, rows), kt_h);
+        if (any_padded) s.masked_fill_(padded[i], -std::numeric_limits<float>::infinity());
+        at::softmax_out(s, s, -1);
+        auto o = out_h.narrow(0, start, rows);
+        at::mm_out(o, s, v_h);
+      }
     }
   }
-  return proj->forward(out.transpose(1, 3).reshape({b, -1, dim_out}));
+  return out;
 }
 
 MlpImpl::MlpImpl(int64_t dim, int64_t hidden) {
