@@ -43,7 +43,7 @@ class ClipStream {
   int64_t first_kept_ = 0, decoded_ = 0, next_window_ = 0;
   int64_t keep_from_ = 0;  // the next window's first frame: earlier ones are dropped
   bool end_of_video_ = false, done_ = false;
-  float normalised_[256];  // (v / 255 - 0.45) / 0.225 in float32, as the reference computes it
+  std::vector<std::vector<uint8_t>> spare_;  // frame buffers to reuse
 };
 
 }  // namespace slt::video
