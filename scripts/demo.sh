@@ -39,7 +39,7 @@ weights="$out/signhiera_demo.pth"
 for split in train val test; do
   # The summary line of each shard of 25 videos; failures and warnings.
   "$bin/slt-extract" --config-name demo_extract data_dir="$data" output_dir="$data/features" \
-      pretrained_model_path="$weights" split="$split" 2>&1 | { grep --line-buffered -E "done:|error|warn|failed_" || true; }
+      pretrained_model_path="$weights" split="$split" 2>&1 | { grep --line-buffered -E "done:|all [0-9]+ shards|error|warn|failed_" || true; }
   "$bin/slt-data" feature-lengths --manifest "$data/manifests/$split.tsv" --data-dir "$data/features/0" \
       --output-dir "$data/manifests" 2>&1 | tail -n 1
 done

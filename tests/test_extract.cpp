@@ -144,6 +144,16 @@ TEST_CASE("slt-extract records a video it cannot read and goes on; bad keys are 
   REQUIRE(std::getline(failed, line));
   CHECK_THAT(line, Catch::StartsWith("0000009-broken.mp4\t") && Catch::Contains("cannot decode"));
 
+  // video_backend=cuda without a usable NVDEC: one warning, the CPU decoder, the same features.
+  auto cuda = run_command(joined(extract_args(data, tmp.path() / "cuda")) + " video_backend=cuda");
+  CHECK(cuda.exit_code == 1);  // the broken video again
+  const fs::path decoded_on_cuda_request = tmp.path() / "cuda" / "0" / "00000" / "0000001-tsrc2-25fps-0s50.pt";
+  REQUIRE(fs::exists(decoded_on_cuda_request));
+  CHECK(slt::load_pt_tensor(decoded_on_cuda_request.string())
+            .equal(slt::load_pt_tensor((out / "0" / "00000" / "0000001-tsrc2-25fps-0s50.pt").string())));
+  CHECK_THAT(cuda.output, Catch::Contains("video_backend=cuda") &&
+                              (Catch::Contains("decoding on the CPU") || Catch::Contains("decoding on the GPU")));
+
   // On a terminal (script(1) gives it one) a status line counts the videos.
   auto on_terminal = run_command("script -qec \"" + joined(extract_args(data, tmp.path() / "tty")) + "\" /dev/null");
   CHECK_THAT(on_terminal.output, Catch::Contains("extracting: 2/2 videos") && Catch::Contains("ETA"));

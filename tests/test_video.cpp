@@ -63,10 +63,15 @@ slt::video::SamplingOptions options_of(const json& config) {
 }  // namespace
 
 TEST_CASE("decoding gives PyAV's frames byte for byte, with its fps and timestamps", "[video]") {
+  // video_backend=cuda asks for NVDEC: where no CUDA device opens (CI) the
+  // reader falls back to the CPU decoder; where one does, the GPU's frames
+  // must be the same bytes.
+  const bool cuda = GENERATE(false, true);
   for (const auto& entry : index_json()["videos"]) {
     json facts = video_json(entry)["decode"];
-    INFO(entry["video_name"].get<std::string>());
-    slt::video::VideoReader reader(video_path(entry["video_name"].get<std::string>()), 2);
+    INFO(entry["video_name"].get<std::string>() << (cuda ? " (cuda requested)" : ""));
+    slt::video::VideoReader reader(video_path(entry["video_name"].get<std::string>()), 2, cuda);
+    if (!cuda || !slt::video::cuda_decoding_available()) CHECK_FALSE(reader.hardware_decoding());
     CHECK(reader.info().fps == facts["fps"].get<double>());
     CHECK(reader.info().average_rate == facts["avg_rate"].get<std::string>());
     CHECK(reader.info().width == facts["width"].get<int>());

@@ -9,7 +9,11 @@
 
 #include <ATen/Parallel.h>
 
+#include <ATen/Context.h>
 #include <boost/program_options.hpp>
+#include <chrono>
+#include <fstream>
+#include <optional>
 #include <iostream>
 #include <thread>
 
@@ -30,8 +34,27 @@ namespace po = boost::program_options;
 
 namespace {
 
+// launcher.workers left unset: one shard process per usable CPU, each with one
+// thread (on 2 cores, 2 workers extracted the fixture dataset with
+// hiera_base_16x224 1.18x faster than 1 worker with 2 threads: docs/PERFORMANCE.md),
+// but no more than there are shards, nor than 2 GB of available memory each
+// (hiera_base_128x224 peaks at 1.6 GB), and one with CUDA: the processes
+// would share one GPU.
+int64_t default_workers(int64_t shards) {
+  if (at::hasCUDA()) return 1;
+  int64_t workers = std::min<int64_t>(slt::usable_cpus(), shards);
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  int64_t kilobytes = 0;
+  while (meminfo >> key >> kilobytes)
+    if (key == "MemAvailable:") workers = std::min<int64_t>(workers, kilobytes / (int64_t{2} << 20));
+  return std::max<int64_t>(1, workers);
+}
+
 // launcher.workers > 1: this program again per shard (shard=K), that many at a time.
-int run_shards_in_processes(int argc, char** argv, int64_t shards, int64_t workers) {
+int run_shards_in_processes(int argc, char** argv, const slt::ConfigNode& job, int64_t shards, int64_t workers) {
+  const slt::video::OutputTally before = slt::video::tally_outputs(job);
+  const auto started = std::chrono::steady_clock::now();
   std::vector<pid_t> running;
   int failed = 0;
   auto wait_one = [&] {
@@ -63,6 +86,16 @@ int run_shards_in_processes(int argc, char** argv, int64_t shards, int64_t worke
     running.push_back(pid);
   }
   while (!running.empty()) wait_one();
+  // The shard processes' combined summary, from what the output folder holds now.
+  const slt::video::OutputTally after = slt::video::tally_outputs(job);
+  const bool overwrite = job.require<bool>("overwrite");
+  const int64_t failed_videos = after.failed_lines - before.failed_lines;
+  spdlog::info("all {} shards: {} videos extracted, {} skipped (already there), {} failed in {:.1f} s by {} processes; "
+               "{} of {} feature files present",
+               shards, overwrite ? after.expected - failed_videos : after.present - before.present,
+               overwrite ? 0 : before.present, failed_videos,
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), workers, after.present,
+               after.expected);
   if (failed) spdlog::error("{} of {} shard processes reported failures (see above)", failed, shards);
   return failed ? 1 : 0;
 }
@@ -131,9 +164,14 @@ int run(int argc, char** argv) {
     throw slt::UserError("launcher.cluster=" + cluster +
                          ": slt-extract does not submit cluster jobs yet; run launcher.cluster=local here, or run "
                          "`slt-extract ... shard=$SLURM_ARRAY_TASK_ID` as the command of your own job array");
-  const int64_t workers = job.get_or<int64_t>("launcher.workers", 1);
-  if (workers > 1 && !job.get<int64_t>("shard"))
-    return run_shards_in_processes(argc, argv, slt::video::count_shards(job), workers);
+  if (!job.get<int64_t>("shard")) {
+    const int64_t shards = slt::video::count_shards(job);
+    const std::optional<int64_t> chosen = job.get<int64_t>("launcher.workers");
+    const int64_t workers = chosen ? *chosen : default_workers(shards);
+    spdlog::info("{} shards of up to {} videos, {} worker process{}{}", shards, job.require<int64_t>("num_items_per_shard"),
+                 workers, workers == 1 ? "" : "es", chosen ? "" : " (launcher.workers: the default here)");
+    if (workers > 1) return run_shards_in_processes(argc, argv, job, shards, workers);
+  }
 
   const slt::ThreadChoice threads = slt::configure_threads(std::nullopt);
   spdlog::info("threads: {} ({})", threads.threads, threads.source);

@@ -205,10 +205,7 @@ int run(int argc, char** argv) {
                              "extractor with --extractor SIGNHIERA.pth "
                              "model_name=NAME (and the model.* keys it was built with)");
       at::InferenceMode inference;
-      features = slt::video::extract_video_features(*encoder, file, slt::video::sampling_options(extraction),
-                                                    extraction.require<int64_t>("max_batch_size"),
-                                                    extraction.require<bool>("fp16"))
-                     .clone();
+      features = slt::video::extract_video_features(*encoder, file, slt::video::video_feature_options(extraction)).clone();
     } else if (file.extension() == ".pt") {
       features = slt::load_pt_tensor(input).to(at::kFloat);
     } else {

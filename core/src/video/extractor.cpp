@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <utility>
 
 #include "slt/config/compose.h"
 #include "slt/errors.h"
@@ -50,7 +51,8 @@ ConfigSchema build_extract_schema() {
   s.add("launcher.max_jobarray_jobs", V::Int, 128, "Maximum number of jobs to launch in parallel").at_least(1);
   // slt additions
   s.add_optional("launcher.workers", V::Int, nullptr,
-                 "Local processes running shards side by side (null: 1); the cores are divided between them").between(1, 1024);
+                 "Local processes running shards side by side, the cores divided between them (null: one per usable CPU, "
+                 "at most one per shard and per 2 GB of available memory; 1 with CUDA)").between(1, 1024);
   s.add_optional("shard", V::Int, nullptr, "Run only this shard (0-based), as a cluster array task does").at_least(0);
   s.add("overwrite", V::Bool, false, "Recompute features that already exist (default: skip them)");
   s.add("model", V::Map, ConfigNode::map(), "SignHiera hyper-parameters over the model_name preset, e.g. model.embed_dim=8");
@@ -121,11 +123,11 @@ void validate_extract_job(ConfigNode& job) {
   info.schema.validate(job["model"], "model");
 }
 
-at::Tensor extract_video_features(VideoEncoder& encoder, const fs::path& video, const SamplingOptions& sampling,
-                                  int64_t max_batch_size, bool fp16, int64_t* clip_count) {
+at::Tensor extract_video_features(VideoEncoder& encoder, const fs::path& video, const VideoFeatureOptions& options,
+                                  int64_t* clip_count) {
   const at::Device device = encoder.module().parameters().front().device();
-  VideoReader reader(video);
-  ClipStream stream(reader, sampling, encoder.crop_size());
+  VideoReader reader(video, 0, options.cuda_decoding);
+  ClipStream stream(reader, options.sampling, encoder.crop_size());
   std::vector<at::Tensor> parts, batch;
   std::vector<int64_t> padding;
   auto flush = [&] {
@@ -133,7 +135,7 @@ at::Tensor extract_video_features(VideoEncoder& encoder, const fs::path& video, 
     at::Tensor clips = at::stack(batch).to(device);
     at::Tensor pad = at::tensor(padding, at::kLong).to(device);
     Precision precision;
-    precision.autocast = fp16 && device.is_cuda();
+    precision.autocast = options.fp16 && device.is_cuda();
     precision.dtype = at::kHalf;
     at::Tensor features;
     {
@@ -148,7 +150,7 @@ at::Tensor extract_video_features(VideoEncoder& encoder, const fs::path& video, 
     batch.push_back(clip.frames);
     padding.push_back(clip.padding);
     if (clip_count) ++*clip_count;
-    if (static_cast<int64_t>(batch.size()) == std::max<int64_t>(1, max_batch_size)) flush();
+    if (static_cast<int64_t>(batch.size()) == std::max<int64_t>(1, options.max_batch_size)) flush();
   }
   flush();
   if (stream.frames_decoded() == 0) throw VideoError("'" + video.string() + "' has no frames");
@@ -190,6 +192,23 @@ SamplingOptions sampling_options(const ConfigNode& job) {
   return sampling;
 }
 
+VideoFeatureOptions video_feature_options(const ConfigNode& job) {
+  VideoFeatureOptions options;
+  options.sampling = sampling_options(job);
+  options.max_batch_size = std::max<int64_t>(1, job.require<int64_t>("max_batch_size"));
+  options.fp16 = job.require<bool>("fp16");
+  if (job.require<std::string>("video_backend") == "cuda") {
+    options.cuda_decoding = cuda_decoding_available();
+    static bool told = false;
+    if (options.cuda_decoding && !std::exchange(told, true))
+      spdlog::info("video_backend=cuda: decoding on the GPU (NVDEC) where the codec has it");
+    else if (!std::exchange(told, true))
+      spdlog::warn("video_backend=cuda: libavcodec cannot open a CUDA device here (no GPU, or an FFmpeg built "
+                   "without NVDEC); decoding on the CPU");
+  }
+  return options;
+}
+
 std::vector<ManifestItem> read_extraction_manifest(const fs::path& data_dir, const std::string& split) {
   fs::path manifest = data_dir / "manifests" / (split + ".tsv");
   std::ifstream in(manifest);
@@ -216,6 +235,21 @@ int64_t count_shards(const ConfigNode& job) {
   auto items = read_extraction_manifest(job.require<std::string>("data_dir"), job.require<std::string>("split"));
   const int64_t per_shard = std::max<int64_t>(1, job.require<int64_t>("num_items_per_shard"));
   return (static_cast<int64_t>(items.size()) + per_shard - 1) / per_shard;
+}
+
+OutputTally tally_outputs(const ConfigNode& job) {
+  const fs::path output_dir = job.require<std::string>("output_dir");
+  const std::string split = job.require<std::string>("split");
+  OutputTally tally;
+  for (const ManifestItem& item : read_extraction_manifest(job.require<std::string>("data_dir"), split)) {
+    for (int64_t epoch = 0; epoch < job.require<int64_t>("epochs"); ++epoch) {
+      ++tally.expected;
+      if (fs::exists(output_dir / std::to_string(epoch) / item.stem.substr(0, 5) / (item.stem + ".pt"))) ++tally.present;
+    }
+  }
+  std::ifstream failed(output_dir / ("failed_" + split + ".tsv"));
+  for (std::string line; std::getline(failed, line);) ++tally.failed_lines;
+  return tally;
 }
 
 // What turns a video into these features, for slt-translate (a copy of the
@@ -252,15 +286,11 @@ ExtractSummary run_extraction(const ConfigNode& job) {
   if (only && (*only < 0 || *only >= shards))
     throw UserError("shard=" + std::to_string(*only) + ": the manifest has " + std::to_string(items.size()) +
                     " videos, that is shards 0.." + std::to_string(shards - 1) + " of " + std::to_string(per_shard));
-  if (job.require<std::string>("video_backend") == "cuda")
-    spdlog::warn("video_backend=cuda: NVDEC decoding is not available in this build; decoding on the CPU (libavcodec)");
 
   const at::Device device = at::hasCUDA() ? at::Device(at::kCUDA) : at::Device(at::kCPU);
   auto encoder = open_video_encoder(job);
   encoder->module().to(device);
-  const SamplingOptions sampling = sampling_options(job);
-  const int64_t max_batch = std::max<int64_t>(1, job.require<int64_t>("max_batch_size"));
-  const bool fp16 = job.require<bool>("fp16");
+  const VideoFeatureOptions options = video_feature_options(job);
   const bool overwrite = job.require<bool>("overwrite");
   const fs::path failed_file = output_dir / ("failed_" + split + ".tsv");
   fs::create_directories(output_dir);
@@ -292,7 +322,7 @@ ExtractSummary run_extraction(const ConfigNode& job) {
         auto video_started = std::chrono::steady_clock::now();
         try {
           int64_t clips = 0;
-          at::Tensor features = extract_video_features(*encoder, video, sampling, max_batch, fp16, &clips);
+          at::Tensor features = extract_video_features(*encoder, video, options, &clips);
           fs::create_directories(target.parent_path());
           save_pt(target.string(), features);
           ++summary.done;

@@ -5,6 +5,7 @@
 extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
+#include <libavutil/hwcontext.h>
 #include <libavutil/imgutils.h>
 #include <libavutil/pixdesc.h>
 #include <libswscale/swscale.h>
@@ -23,6 +24,9 @@ struct VideoReader::Impl {
   SwsContext* scaler = nullptr;
   AVPacket* packet = nullptr;
   AVFrame* frame = nullptr;
+  AVFrame* host_frame = nullptr;  // a GPU frame copied back to the host
+  AVBufferRef* hardware_device = nullptr;
+  AVPixelFormat hardware_format = AV_PIX_FMT_NONE;
   int stream = -1;
   AVRational time_base{0, 1};
   bool flushing = false, finished = false;
@@ -41,9 +45,45 @@ struct VideoReader::Impl {
     av_freep(&aligned[0]);
     sws_freeContext(scaler);
     av_frame_free(&frame);
+    av_frame_free(&host_frame);
     av_packet_free(&packet);
     avcodec_free_context(&codec);
+    av_buffer_unref(&hardware_device);
     avformat_close_input(&format);
+  }
+
+  // Decoding on the GPU when the codec has a CUDA hwaccel and a device opens;
+  // libavcodec then asks get_format for the hardware pixel format.
+  void try_cuda(const AVCodec* decoder) {
+    for (int i = 0;; ++i) {
+      const AVCodecHWConfig* config = avcodec_get_hw_config(decoder, i);
+      if (!config) return;
+      if ((config->methods & AV_CODEC_HW_CONFIG_METHOD_HW_DEVICE_CTX) && config->device_type == AV_HWDEVICE_TYPE_CUDA) {
+        hardware_format = config->pix_fmt;
+        break;
+      }
+    }
+    if (av_hwdevice_ctx_create(&hardware_device, AV_HWDEVICE_TYPE_CUDA, nullptr, nullptr, 0) < 0) {
+      hardware_format = AV_PIX_FMT_NONE;
+      return;
+    }
+    codec->hw_device_ctx = av_buffer_ref(hardware_device);
+    codec->opaque = this;
+    codec->get_format = [](AVCodecContext* context, const AVPixelFormat* offered) {
+      const auto* self = static_cast<const Impl*>(context->opaque);
+      for (const AVPixelFormat* f = offered; *f != AV_PIX_FMT_NONE; ++f)
+        if (*f == self->hardware_format) return *f;
+      return offered[0];  // this stream's profile has no hwaccel: the software decoder's format
+    };
+  }
+
+  // The frame to convert: `frame` itself, or its copy on the host.
+  const AVFrame* host_view() {
+    if (frame->format != hardware_format || hardware_format == AV_PIX_FMT_NONE) return frame;
+    if (!host_frame) host_frame = av_frame_alloc();
+    av_frame_unref(host_frame);
+    if (int code = av_hwframe_transfer_data(host_frame, frame, 0); code < 0) fail("cannot copy a GPU frame to the host", code);
+    return host_frame;
   }
 
   // The next decoded frame into `frame`; false (then always) at the end.
@@ -80,7 +120,17 @@ struct VideoReader::Impl {
   }
 };
 
-VideoReader::VideoReader(const std::filesystem::path& path, int threads) : impl_(std::make_unique<Impl>()) {
+bool cuda_decoding_available() {
+  static const bool available = [] {
+    AVBufferRef* device = nullptr;
+    const bool opened = av_hwdevice_ctx_create(&device, AV_HWDEVICE_TYPE_CUDA, nullptr, nullptr, 0) >= 0;
+    av_buffer_unref(&device);
+    return opened;
+  }();
+  return available;
+}
+
+VideoReader::VideoReader(const std::filesystem::path& path, int threads, bool cuda) : impl_(std::make_unique<Impl>()) {
   Impl& d = *impl_;
   d.path = path;
   // A FIFO or device would block the demuxer forever; a folder is no video.
@@ -96,7 +146,9 @@ VideoReader::VideoReader(const std::filesystem::path& path, int threads) : impl_
   if (!decoder) d.fail("no decoder for " + std::string(avcodec_get_name(stream->codecpar->codec_id)), 0);
   d.codec = avcodec_alloc_context3(decoder);
   avcodec_parameters_to_context(d.codec, stream->codecpar);
-  d.codec->thread_count = threads;
+  if (cuda) d.try_cuda(decoder);
+  // NVDEC decodes one frame at a time; frame threads are for the CPU decoder.
+  d.codec->thread_count = d.hardware_format != AV_PIX_FMT_NONE ? 1 : threads;
   d.codec->thread_type = FF_THREAD_FRAME;
   if (int code = avcodec_open2(d.codec, decoder, nullptr); code < 0) d.fail("cannot open the decoder", code);
   d.packet = av_packet_alloc();
@@ -117,6 +169,8 @@ VideoReader::~VideoReader() = default;
 
 const VideoInfo& VideoReader::info() const { return impl_->info; }
 
+bool VideoReader::hardware_decoding() const { return impl_->hardware_format != AV_PIX_FMT_NONE; }
+
 bool VideoReader::skip() {
   if (!impl_->decode_next()) return false;
   av_frame_unref(impl_->frame);
@@ -126,9 +180,10 @@ bool VideoReader::skip() {
 bool VideoReader::next(RgbFrame& out) {
   Impl& d = *impl_;
   if (!d.decode_next()) return false;
-  const int w = d.frame->width, h = d.frame->height;
+  const AVFrame* image = d.host_view();
+  const int w = image->width, h = image->height;
   // PyAV's to_rgb(): same size, SWS_BILINEAR, libswscale's default matrix.
-  d.scaler = sws_getCachedContext(d.scaler, w, h, static_cast<AVPixelFormat>(d.frame->format), w, h, AV_PIX_FMT_RGB24,
+  d.scaler = sws_getCachedContext(d.scaler, w, h, static_cast<AVPixelFormat>(image->format), w, h, AV_PIX_FMT_RGB24,
                                   SWS_BILINEAR, nullptr, nullptr, nullptr);
   if (!d.scaler) d.fail("no conversion to RGB", 0);
   if (w != d.aligned_w || h != d.aligned_h) {
@@ -137,7 +192,7 @@ bool VideoReader::next(RgbFrame& out) {
     d.aligned_w = w;
     d.aligned_h = h;
   }
-  sws_scale(d.scaler, d.frame->data, d.frame->linesize, 0, h, d.aligned, d.aligned_stride);
+  sws_scale(d.scaler, image->data, image->linesize, 0, h, d.aligned, d.aligned_stride);
   out.rgb.resize(static_cast<size_t>(w) * h * 3);
   for (int y = 0; y < h; ++y)
     std::memcpy(out.rgb.data() + static_cast<size_t>(y) * w * 3, d.aligned[0] + static_cast<size_t>(y) * d.aligned_stride[0],

@@ -41,16 +41,26 @@ class VideoEncoder;
 }
 namespace slt::video {
 
+// How a video becomes clips and clips become features.
+struct VideoFeatureOptions {
+  SamplingOptions sampling;
+  int64_t max_batch_size = 2;  // clips per encoder call
+  bool fp16 = false;           // autocast, on CUDA only
+  bool cuda_decoding = false;  // NVDEC (video_backend=cuda where it is available)
+};
+
 // The features [T, D] of one video: clips through `encoder`, max_batch_size
-// at a time (fp16 autocast when asked and on CUDA). VideoError when the video
-// cannot be read or has no frames.
-at::Tensor extract_video_features(VideoEncoder& encoder, const std::filesystem::path& video, const SamplingOptions& sampling,
-                                  int64_t max_batch_size, bool fp16, int64_t* clip_count = nullptr);
+// at a time. VideoError when the video cannot be read or has no frames.
+at::Tensor extract_video_features(VideoEncoder& encoder, const std::filesystem::path& video,
+                                  const VideoFeatureOptions& options, int64_t* clip_count = nullptr);
 
 // An extraction job's encoder (model_name with the model.* keys) with its
 // pretrained weights, and its sampling options. Plugins must be loaded.
 std::shared_ptr<VideoEncoder> open_video_encoder(const ConfigNode& job);
 SamplingOptions sampling_options(const ConfigNode& job);
+// The job's sampling, batch, fp16 and video_backend keys; video_backend=cuda
+// where NVDEC is not available warns once and decodes on the CPU.
+VideoFeatureOptions video_feature_options(const ConfigNode& job);
 
 // run_extraction leaves <output_dir>/extractor.yaml: the encoder (model_name,
 // model.*, absolute weights path) and sampling keys that made the features.
@@ -75,5 +85,13 @@ ExtractSummary run_extraction(const ConfigNode& job);
 
 // ceil(items / num_items_per_shard).
 int64_t count_shards(const ConfigNode& job);
+
+// What the output folder holds for this job: feature files present of the
+// manifest's items x epochs, and lines in failed_<split>.tsv. Taken before
+// and after shard processes run, it gives their combined summary.
+struct OutputTally {
+  int64_t expected = 0, present = 0, failed_lines = 0;
+};
+OutputTally tally_outputs(const ConfigNode& job);
 
 }  // namespace slt::video

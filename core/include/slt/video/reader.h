@@ -35,15 +35,23 @@ struct RgbFrame {
 /// Frames of the first video stream.
 ///   VideoReader reader("clip.mp4");
 ///   for (RgbFrame frame; reader.next(frame);) use(frame.rgb);
+// Whether libavcodec can open a CUDA device here (checked once per process).
+bool cuda_decoding_available();
+
 class VideoReader {
  public:
-  // `threads`: decoder threads (0: libavcodec's choice).
-  explicit VideoReader(const std::filesystem::path& path, int threads = 0);
+  // `threads`: decoder threads (0: libavcodec's choice). `cuda`: decode on
+  // the GPU (NVDEC through libavcodec's hwaccel) when the FFmpeg build, the
+  // machine and the codec allow it, else on the CPU; frames come back to the
+  // host for the same RGB conversion either way.
+  explicit VideoReader(const std::filesystem::path& path, int threads = 0, bool cuda = false);
   ~VideoReader();
   VideoReader(const VideoReader&) = delete;
   VideoReader& operator=(const VideoReader&) = delete;
 
   const VideoInfo& info() const;
+  // Whether frames are decoded on the GPU.
+  bool hardware_decoding() const;
   // The next frame in decoder output order; false after the last.
   bool next(RgbFrame& frame);
   // Decodes the next frame without converting it to RGB (the decoder's own
