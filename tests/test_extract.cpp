@@ -124,7 +124,7 @@ TEST_CASE("slt-extract reproduces the reference features, resumes after SIGKILL 
   CHECK(outputs(out / "0") == after);
 }
 
-TEST_CASE("slt-extract records a video it cannot read and goes on; bad keys are named", "[extract]") {
+TEST_CASE("slt-extract records a video it cannot read and goes on - bad keys are named", "[extract]") {
   TempDir tmp;
   const fs::path data = tmp.path() / "data";
   fs::create_directories(data / "videos" / "00000");
@@ -153,6 +153,31 @@ TEST_CASE("slt-extract records a video it cannot read and goes on; bad keys are 
             .equal(slt::load_pt_tensor((out / "0" / "00000" / "0000001-tsrc2-25fps-0s50.pt").string())));
   CHECK_THAT(cuda.output, Catch::Contains("video_backend=cuda") &&
                               (Catch::Contains("decoding on the CPU") || Catch::Contains("decoding on the GPU")));
+
+  // from_clip=true: the same encoder saved inside a CLIP checkpoint by Python
+  // (SignHieraForClip's layout: visual.transformer.*, beside a text tower).
+  const fs::path clip = tmp.path() / "clip.pth";
+  auto made = run_command("/usr/bin/python3 -c \"import torch; m = torch.load('" +
+                          (kHiera / "pipeline" / "tiny16x224.pth").string() +
+                          "'); sd = m.get('model', m); c = {'visual.transformer.' + k: v for k, v in sd.items()}; "
+                          "c['visual.proj.weight'] = torch.zeros(4, 8); c['text.transformer.wte.weight'] = torch.zeros(3, 4); "
+                          "torch.save({'clip': c, 'cfg': {'model': {'vision_model_name': 'hiera_base_16x224', "
+                          "'embed_dim': 4}}}, '" + clip.string() + "')\"");
+  REQUIRE(made.exit_code == 0);
+  auto clip_args = extract_args(data, tmp.path() / "clip");
+  clip_args[4] = "pretrained_model_path=" + clip.string();
+  auto from_clip = run_command(joined(clip_args) + " from_clip=true");
+  CHECK(from_clip.exit_code == 1);  // the broken video again
+  const fs::path clip_features = tmp.path() / "clip" / "0" / "00000" / "0000001-tsrc2-25fps-0s50.pt";
+  REQUIRE(fs::exists(clip_features));
+  CHECK(slt::load_pt_tensor(clip_features.string())
+            .equal(slt::load_pt_tensor((out / "0" / "00000" / "0000001-tsrc2-25fps-0s50.pt").string())));
+  auto clip_without_flag = run_command(joined(clip_args));
+  CHECK(clip_without_flag.exit_code == 2);
+  CHECK_THAT(clip_without_flag.output, Catch::Contains("clip.pth") && Catch::Contains("pass from_clip=true"));
+  auto flag_without_clip = run_command(joined(extract_args(data, tmp.path() / "clip")) + " from_clip=true");
+  CHECK(flag_without_clip.exit_code == 2);
+  CHECK_THAT(flag_without_clip.output, Catch::Contains("tiny16x224.pth") && Catch::Contains("no \"clip\" entry"));
 
   // On a terminal (script(1) gives it one) a status line counts the videos.
   auto on_terminal = run_command("script -qec \"" + joined(extract_args(data, tmp.path() / "tty")) + "\" /dev/null");

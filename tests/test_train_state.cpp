@@ -36,7 +36,7 @@ c10::IValue checkpoint_with(const std::string& key, const c10::IValue& value) {
 
 }  // namespace
 
-TEST_CASE("patience resets on improvement and counts down otherwise; the run stops at 0", "[train]") {
+TEST_CASE("patience resets on improvement and counts down otherwise - the run stops at 0", "[train]") {
   TrainState state;
   state.patience = 2;
   state.start_epoch();
@@ -72,7 +72,7 @@ TEST_CASE("patience resets on improvement and counts down otherwise; the run sto
   }
 }
 
-TEST_CASE("step evaluations count for patience; the epoch's model is best only if it beats them", "[train]") {
+TEST_CASE("step evaluations count for patience - the epoch's model is best only if it beats them", "[train]") {
   TrainState state;
   state.patience = 3;
   state.best_bleu = 5.0;
@@ -148,7 +148,7 @@ TEST_CASE("the checkpoint's training state restores every field and the random g
   }
 }
 
-TEST_CASE("a reference checkpoint resumes after its epoch; a newer state version is refused", "[train]") {
+TEST_CASE("a reference checkpoint resumes after its epoch - a newer state version is refused", "[train]") {
   TrainState state;
   CHECK_FALSE(slt::restore_train_state(checkpoint_with("epoch", int64_t{4}), "best.pth", state, at::kCPU));
   CHECK(state.epoch == 5);
@@ -163,7 +163,7 @@ TEST_CASE("a reference checkpoint resumes after its epoch; a newer state version
                     Catch::Contains("newer slt"));
 }
 
-TEST_CASE("the newest checkpoint is resumed; unfinished writes are removed; common.resume is checked", "[train]") {
+TEST_CASE("the newest checkpoint is resumed - unfinished writes are removed - common.resume is checked", "[train]") {
   TempDir dir;
   CHECK_FALSE(slt::checkpoint_to_resume(dir.path(), std::nullopt));
   dir.write("checkpoint-00002.pth", "x");

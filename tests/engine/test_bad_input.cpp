@@ -31,7 +31,7 @@ void append_line(const fs::path& file, const std::string& line) { std::ofstream(
 
 }  // namespace
 
-TEST_CASE("a second slt-run on a folder in use refuses; the lock of a killed run does not block", "[engine][bad-input]") {
+TEST_CASE("a second slt-run on a folder in use refuses - the lock of a killed run does not block", "[engine][bad-input]") {
   ToyData toy;
   fs::path run = toy.dir.path() / "run";
   const std::string command = toy.tarres(run) + "common.eval_steps=null optim.epochs=200 ";

@@ -95,7 +95,7 @@ void check_eval_only_reproduces(const std::string& command_prefix, const fs::pat
 
 }  // namespace
 
-TEST_CASE("the Tarres model learns the toy dataset; every output is written; eval-only reproduces it", "[engine][tarres]") {
+TEST_CASE("the Tarres model learns the toy dataset - every output is written - eval-only reproduces it", "[engine][tarres]") {
   ToyData toy;
   fs::path run = toy.dir.path() / "run";
   auto r = run_command(toy.tarres(run) + "optim.epochs=20 common.max_checkpoints=2");
@@ -115,7 +115,7 @@ TEST_CASE("the Tarres model learns the toy dataset; every output is written; eva
   CHECK_THAT(python.output, Catch::Contains("ok"));
 }
 
-TEST_CASE("the T5 model learns the toy dataset; eval-only reproduces its test results", "[engine][t5]") {
+TEST_CASE("the T5 model learns the toy dataset - eval-only reproduces its test results", "[engine][t5]") {
   ToyData toy;
   fs::path run = toy.dir.path() / "run";
   auto r = run_command(toy.t5(run) + "optim.epochs=16 common.max_checkpoints=3 common.eval_steps=null "
@@ -290,7 +290,7 @@ TEST_CASE("slt-report summarises a seed sweep: per-run table, mean ± std, learn
                        Catch::Contains("validation BLEU-4"));
 }
 
-TEST_CASE("a finished run trains on when optim.epochs grows; a reference checkpoint resumes at its next epoch", "[engine][resume]") {
+TEST_CASE("a finished run trains on when optim.epochs grows - a reference checkpoint resumes at its next epoch", "[engine][resume]") {
   ToyData toy;
   fs::path run = toy.dir.path() / "run";
   const std::string command = toy.t5(run) + "common.eval_steps=null common.eval_best_model_after_training=false ";

@@ -157,11 +157,54 @@ at::Tensor extract_video_features(VideoEncoder& encoder, const fs::path& video, 
   return at::cat(parts, 0).contiguous();
 }
 
-std::shared_ptr<VideoEncoder> open_video_encoder(const ConfigNode& job) {
+namespace {
+
+// A dict entry of a checkpoint, or nullopt.
+std::optional<c10::IValue> entry(const c10::IValue& value, const std::string& key) {
+  if (!value.isGenericDict()) return std::nullopt;
+  auto dict = value.toGenericDict();
+  auto it = dict.find(c10::IValue(key));
+  if (it == dict.end()) return std::nullopt;
+  return it->value();
+}
+
+// The encoder preset a checkpoint's layout and from_clip call for. The
+// reference's CLIP checkpoints are {"clip": CLIP state_dict, "cfg": {"model":
+// {"vision_model_name": ...}}} with SignHiera under visual.transformer.;
+// pretraining checkpoints hold "model" or "model_state".
+std::string preset_for_weights(const ConfigNode& job, const std::string& weights) {
   const std::string model_name = job.require<std::string>("model_name");
-  auto encoder = Registry::global().create<VideoEncoder>(kinds::kVideoEncoder, model_name, job.at("model"));
+  const bool from_clip = job.require<bool>("from_clip");
+  c10::IValue checkpoint = load_pt(weights);
+  const bool clip = entry(checkpoint, "clip").has_value();
+  const bool pretraining = entry(checkpoint, "model") || entry(checkpoint, "model_state");
+  if (from_clip && !clip)
+    throw UserError("from_clip=true but '" + weights + "' has no \"clip\" entry (a CLIP checkpoint holds {\"clip\": "
+                    "state_dict, \"cfg\": ...}); for a SignHiera pretraining checkpoint leave from_clip=false");
+  if (!from_clip && clip && !pretraining)
+    throw UserError("'" + weights + "' is a CLIP checkpoint (a \"clip\" entry, no \"model\"): pass from_clip=true");
+  if (!from_clip) return model_name;
+  std::optional<c10::IValue> cfg = entry(checkpoint, "cfg");
+  std::optional<c10::IValue> model = cfg ? entry(*cfg, "model") : std::nullopt;
+  std::optional<c10::IValue> vision = model ? entry(*model, "vision_model_name") : std::nullopt;
+  if (!vision || !vision->isString()) return model_name;
+  const std::string recorded = vision->toStringRef();
+  if (!Registry::global().contains(kinds::kVideoEncoder, recorded))
+    throw UserError("'" + weights + "' records cfg.model.vision_model_name=" + recorded +
+                    ", which is no video_encoder here (slt-run --list-plugins)");
+  if (recorded != model_name)
+    spdlog::warn("from_clip: {} records vision_model_name={}; building that preset, not model_name={}", weights,
+                 recorded, model_name);
+  return recorded;
+}
+
+}  // namespace
+
+std::shared_ptr<VideoEncoder> open_video_encoder(const ConfigNode& job) {
   const std::string weights = job.require<std::string>("pretrained_model_path");
   if (!fs::exists(weights)) throw UserError("pretrained_model_path='" + weights + "' does not exist");
+  const std::string model_name = preset_for_weights(job, weights);
+  auto encoder = Registry::global().create<VideoEncoder>(kinds::kVideoEncoder, model_name, job.at("model"));
   encoder->load_weights(weights);
   encoder->module().eval();
   const int64_t num_frames = job.require<int64_t>("num_frames");
@@ -275,8 +318,6 @@ ConfigNode read_extractor_record(const fs::path& path) {
 ExtractSummary run_extraction(const ConfigNode& job) {
   if (job.require<bool>("do_aug"))
     throw UserError("do_aug=true: slt-extract has no training augmentations yet; extract with do_aug=false");
-  if (job.require<bool>("from_clip"))
-    throw UserError("from_clip=true: loading the vision tower of a CLIP checkpoint is not supported yet");
   const fs::path data_dir = job.require<std::string>("data_dir"), output_dir = job.require<std::string>("output_dir");
   const std::string split = job.require<std::string>("split");
   const auto items = read_extraction_manifest(data_dir, split);

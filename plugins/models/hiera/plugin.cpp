@@ -3,6 +3,7 @@
 // `model` section on top of the preset, so small and custom models need no code.
 #include <spdlog/spdlog.h>
 
+#include <cstring>
 #include <map>
 #include <sstream>
 
@@ -22,6 +23,8 @@ using slt::hiera::SignHiera;
 const std::set<std::string> kExpectedMissing = {"norm.weight", "norm.bias", "head.projection.weight",
                                                 "head.projection.bias"};
 const char* const kExpectedExtra[] = {"decoder", "multi_scale_fusion", "encoder_norm", "mask_token"};
+// Where SignHieraForClip keeps the encoder inside a CLIP state_dict.
+constexpr char kClipTower[] = "visual.transformer.";
 
 class SignHieraEncoder : public slt::VideoEncoder {
  public:
@@ -39,22 +42,29 @@ class SignHieraEncoder : public slt::VideoEncoder {
   int64_t crop_size() const override { return net_->config().input_size[1]; }
 
   // misc.load_model: "model" or "model_state"; feature_proj renamed; tensors
-  // whose shape differs from the model's dropped with a warning.
+  // whose shape differs from the model's dropped with a warning. A CLIP
+  // checkpoint ("clip", what from_clip=true reads; slt-extract checks the flag
+  // against the file): its vision tower's SignHiera.
   void load_weights(const std::string& path) override {
     c10::IValue checkpoint = slt::load_pt(path);
     c10::IValue state = checkpoint;
+    bool clip = false;
     if (checkpoint.isGenericDict()) {
       auto dict = checkpoint.toGenericDict();
-      for (const char* key : {"model", "model_state"})
+      for (const char* key : {"model", "model_state", "clip"})
         if (dict.contains(c10::IValue(std::string(key)))) {
           state = dict.at(c10::IValue(std::string(key)));
+          clip = std::string(key) == "clip";
           break;
         }
     }
     std::map<std::string, at::Tensor> shapes;
     for (const auto& p : net_->named_parameters()) shapes[p.key()] = p.value();
     slt::NamedTensors kept;
-    for (auto& [name, tensor] : slt::flatten_tensors(state, path)) {
+    for (auto [name, tensor] : slt::flatten_tensors(state, path)) {
+      // A CLIP checkpoint: the vision tower's SignHiera (the text tower and projections are not ours).
+      if (clip && name.rfind(kClipTower, 0) != 0) continue;
+      if (clip) name.erase(0, std::strlen(kClipTower));
       bool extra = false;
       for (const char* prefix : kExpectedExtra) extra = extra || name.rfind(prefix, 0) == 0;
       if (extra) continue;

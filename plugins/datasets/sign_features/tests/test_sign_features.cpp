@@ -123,7 +123,7 @@ TEST_CASE("a missing or corrupt file is replaced in train/val and an error in te
                     Catch::Contains("vid1001-test.pt"));
 }
 
-TEST_CASE("an empty split names its manifest; YouTube-ASL has only train", "[datasets]") {
+TEST_CASE("an empty split names its manifest - YouTube-ASL has only train", "[datasets]") {
   TempDir tmp;
   make_dataset(tmp.path, "val", 0, 1, "only\tbad\n");
   CHECK_THROWS_WITH(open("how2sign", tmp.path, "val"), Catch::Contains("val_features.tsv") && Catch::Contains("empty"));

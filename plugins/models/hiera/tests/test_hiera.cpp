@@ -143,7 +143,7 @@ TEST_CASE("hiera: the presets have the reference's parameter names and shapes", 
   }
 }
 
-TEST_CASE("hiera: hyper-parameters come from the section; bad ones are named errors", "[models][hiera]") {
+TEST_CASE("hiera: hyper-parameters come from the section - bad ones are named errors", "[models][hiera]") {
   slt::load_plugins({SLT_BUILD_PLUGIN_DIR});
   slt::ConfigNode section = tiny_section();
   section.set("embed_dim", int64_t{8});
