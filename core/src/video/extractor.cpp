@@ -242,17 +242,18 @@ VideoFeatureOptions video_feature_options(const ConfigNode& job) {
   options.fp16 = job.require<bool>("fp16");
   if (job.require<std::string>("video_backend") == "cuda") {
     options.cuda_decoding = cuda_decoding_available();
-    static bool told = false;
-    if (options.cuda_decoding && !std::exchange(told, true))
+    static bool told = false;  // once per process, not per video
+    if (std::exchange(told, true)) return options;
+    if (options.cuda_decoding)
       spdlog::info("video_backend=cuda: decoding on the GPU (NVDEC) where the codec has it");
-    else if (!std::exchange(told, true))
+    else
       spdlog::warn("video_backend=cuda: libavcodec cannot open a CUDA device here (no GPU, or an FFmpeg built "
                    "without NVDEC); decoding on the CPU");
   }
   return options;
 }
 
-std::vector<ManifestItem> read_extraction_manifest(const fs::path& data_dir, const std::string& split) {
+std::vector<ManifestItem> read_extraction_manifest(const fs::path& data_dir, const std::string& split, bool report) {
   fs::path manifest = data_dir / "manifests" / (split + ".tsv");
   std::ifstream in(manifest);
   if (!in || !fs::is_regular_file(manifest))
@@ -264,7 +265,7 @@ std::vector<ManifestItem> read_extraction_manifest(const fs::path& data_dir, con
     if (trim(line).empty()) continue;
     auto fields = slt::split(line, '\t');
     if (fields.size() != 3 || trim(fields[0]).empty()) {
-      spdlog::warn("{}:{}: skipped (expected video_name<TAB>duration<TAB>caption)", manifest.string(), number);
+      if (report) spdlog::warn("{}:{}: skipped (expected video_name<TAB>duration<TAB>caption)", manifest.string(), number);
       continue;
     }
     std::string video = std::string(trim(fields[0]));
@@ -272,6 +273,10 @@ std::vector<ManifestItem> read_extraction_manifest(const fs::path& data_dir, con
   }
   if (items.empty()) throw UserError("the manifest '" + manifest.string() + "' lists no videos");
   return items;
+}
+
+fs::path feature_file(const fs::path& output_dir, int64_t epoch, const ManifestItem& item) {
+  return output_dir / std::to_string(epoch) / item.stem.substr(0, 5) / (item.stem + ".pt");
 }
 
 int64_t count_shards(const ConfigNode& job) {
@@ -284,10 +289,10 @@ OutputTally tally_outputs(const ConfigNode& job) {
   const fs::path output_dir = job.require<std::string>("output_dir");
   const std::string split = job.require<std::string>("split");
   OutputTally tally;
-  for (const ManifestItem& item : read_extraction_manifest(job.require<std::string>("data_dir"), split)) {
+  for (const ManifestItem& item : read_extraction_manifest(job.require<std::string>("data_dir"), split, false)) {
     for (int64_t epoch = 0; epoch < job.require<int64_t>("epochs"); ++epoch) {
       ++tally.expected;
-      if (fs::exists(output_dir / std::to_string(epoch) / item.stem.substr(0, 5) / (item.stem + ".pt"))) ++tally.present;
+      if (fs::exists(feature_file(output_dir, epoch, item))) ++tally.present;
     }
   }
   std::ifstream failed(output_dir / ("failed_" + split + ".tsv"));
@@ -353,7 +358,7 @@ ExtractSummary run_extraction(const ConfigNode& job) {
     for (int64_t epoch = 0; epoch < epochs; ++epoch) {
       for (size_t i = first; i < last; ++i) {
         const ManifestItem& item = items[i];
-        fs::path target = output_dir / std::to_string(epoch) / item.stem.substr(0, 5) / (item.stem + ".pt");
+        const fs::path target = feature_file(output_dir, epoch, item);
         if (!overwrite && fs::exists(target)) {
           ++summary.skipped;
           progress.update(++finished, summary.clips, elapsed());

@@ -32,8 +32,11 @@ struct ManifestItem {
   std::string stem;        // output file name without .pt
 };
 // <data_dir>/manifests/<split>.tsv: video_name<TAB>duration<TAB>caption; a
-// malformed line is reported with its number and skipped.
-std::vector<ManifestItem> read_extraction_manifest(const std::filesystem::path& data_dir, const std::string& split);
+// malformed line is skipped, and reported with its number when `report`.
+std::vector<ManifestItem> read_extraction_manifest(const std::filesystem::path& data_dir, const std::string& split,
+                                                   bool report = true);
+// Where an item's features go: <output_dir>/<epoch>/<first 5 chars>/<stem>.pt.
+std::filesystem::path feature_file(const std::filesystem::path& output_dir, int64_t epoch, const ManifestItem& item);
 
 }  // namespace slt::video
 namespace slt {
