@@ -28,6 +28,7 @@ extern "C" {
 #include "slt/plugin/plugin_loader.h"
 #include "slt/runtime/components.h"
 #include "slt/text/unicode.h"
+#include "slt/video/clips.h"
 #include "slt/video/reader.h"
 
 namespace fs = std::filesystem;
@@ -205,9 +206,19 @@ void video(const uint8_t* data, size_t size) {
   }();
   (void)quiet;
   fs::path file = write(scratch() / "input.mp4", data, size);
+  {
+    slt::video::VideoReader reader(file, 1);
+    slt::video::RgbFrame frame;
+    for (int i = 0; i < 64 && reader.next(frame); ++i) {
+    }
+  }
+  // The clip stream too: its decoding thread, and errors handed across it.
   slt::video::VideoReader reader(file, 1);
-  slt::video::RgbFrame frame;
-  for (int i = 0; i < 64 && reader.next(frame); ++i) {
+  slt::video::SamplingOptions small;
+  small.num_frames = 8;
+  slt::video::ClipStream stream(reader, small, 32);
+  slt::video::Clip clip;
+  for (int i = 0; i < 4 && stream.next(clip); ++i) {
   }
 }
 

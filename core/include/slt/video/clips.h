@@ -10,6 +10,7 @@
 #include <deque>
 #include <vector>
 
+#include "slt/video/decode_ahead.h"
 #include "slt/video/reader.h"
 #include "slt/video/sampling.h"
 
@@ -43,7 +44,7 @@ class ClipStream {
   int64_t first_kept_ = 0, decoded_ = 0, next_window_ = 0;
   int64_t keep_from_ = 0;  // the next window's first frame: earlier ones are dropped
   bool end_of_video_ = false, done_ = false;
-  std::vector<std::vector<uint8_t>> spare_;  // frame buffers to reuse
+  DecodeAhead ahead_;  // decodes reader_ on its own thread
 };
 
 }  // namespace slt::video
