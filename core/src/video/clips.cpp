@@ -14,10 +14,6 @@ namespace slt::video {
 
 namespace {
 
-// Frames decoded ahead of the clip being built: enough to cover a clip's
-// normalisation at the decoder's rate, few enough to stay small in memory.
-constexpr size_t kDecodeAhead = 16;
-
 // One row of interleaved RGB bytes into three float rows, each value
 // (v / 255 - 0.45) / 0.225 in float32 as the reference computes it (the same
 // IEEE operations in the same order, so the results are identical). Written as
@@ -38,7 +34,7 @@ __attribute__((target_clones("avx2", "default"))) void normalise_row(const uint8
 }  // namespace
 
 ClipStream::ClipStream(VideoReader& reader, SamplingOptions options, int64_t crop_size)
-    : reader_(reader), options_(options), crop_(crop_size), ahead_(reader, kDecodeAhead) {
+    : reader_(reader), options_(options), crop_(crop_size) {
   const VideoInfo& info = reader_.info();
   width_ = info.width;
   height_ = info.height;
@@ -74,8 +70,14 @@ std::vector<uint8_t> ClipStream::fit_to_crop(std::vector<uint8_t> rgb) const {
 }
 
 bool ClipStream::decode_one() {
+  // Frame buffers are recycled: a fresh allocation per frame costs page faults
+  // (each is a fresh mapping) that outweigh the copy into it.
   RgbFrame frame;
-  if (!ahead_.next(frame)) {
+  if (!spare_.empty()) {
+    frame.rgb = std::move(spare_.back());
+    spare_.pop_back();
+  }
+  if (!reader_.next(frame)) {
     end_of_video_ = true;
     return false;
   }
@@ -83,7 +85,7 @@ bool ClipStream::decode_one() {
     throw VideoError("the frame size changes within the video (frame " + std::to_string(decoded_) + ")");
   if (decoded_++ < keep_from_) {  // before the next window: never needed
     first_kept_ = decoded_;
-    ahead_.recycle(std::move(frame.rgb));
+    spare_.push_back(std::move(frame.rgb));
     return true;
   }
   frames_.push_back(fit_to_crop(std::move(frame.rgb)));
@@ -134,7 +136,7 @@ bool ClipStream::next(Clip& clip) {
   ++next_window_;
   keep_from_ = next_window_ * options_.stride() * options_.sampling_rate;
   while (first_kept_ < keep_from_ && !frames_.empty()) {
-    ahead_.recycle(std::move(frames_.front()));
+    spare_.push_back(std::move(frames_.front()));
     frames_.pop_front();
     ++first_kept_;
   }

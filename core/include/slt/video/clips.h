@@ -10,7 +10,6 @@
 #include <deque>
 #include <vector>
 
-#include "slt/video/decode_ahead.h"
 #include "slt/video/reader.h"
 #include "slt/video/sampling.h"
 
@@ -44,7 +43,7 @@ class ClipStream {
   int64_t first_kept_ = 0, decoded_ = 0, next_window_ = 0;
   int64_t keep_from_ = 0;  // the next window's first frame: earlier ones are dropped
   bool end_of_video_ = false, done_ = false;
-  DecodeAhead ahead_;  // decodes reader_ on its own thread
+  std::vector<std::vector<uint8_t>> spare_;  // frame buffers to reuse
 };
 
 }  // namespace slt::video
