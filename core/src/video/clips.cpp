@@ -36,6 +36,12 @@ __attribute__((target_clones("avx2", "default"))) void normalise_row(const uint8
 ClipStream::ClipStream(VideoReader& reader, SamplingOptions options, int64_t crop_size)
     : reader_(reader), options_(options), crop_(crop_size) {
   const VideoInfo& info = reader_.info();
+  // The windows are measured in source frames at this rate; without a sane
+  // one they are meaningless (the reference divides by zero).
+  constexpr double kMinFps = 0.01, kMaxFps = 10000;
+  if (!(info.fps >= kMinFps && info.fps <= kMaxFps))
+    throw VideoError("the video states a frame rate of " + std::to_string(info.fps) + " (average_rate " +
+                     info.average_rate + "); clips need one between 0.01 and 10000 frames/s");
   width_ = info.width;
   height_ = info.height;
   if (std::min(width_, height_) < crop_) {
