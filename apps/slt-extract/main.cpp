@@ -52,8 +52,9 @@ int64_t default_workers(int64_t shards) {
 }
 
 // launcher.workers > 1: this program again per shard (shard=K), that many at a time.
-int run_shards_in_processes(int argc, char** argv, const slt::ConfigNode& job, int64_t shards, int64_t workers) {
-  const slt::video::OutputTally before = slt::video::tally_outputs(job);
+int run_shards_in_processes(int argc, char** argv, const slt::ConfigNode& job,
+                            const std::vector<slt::video::ManifestItem>& items, int64_t shards, int64_t workers) {
+  const slt::video::OutputTally before = slt::video::tally_outputs(job, items);
   const auto started = std::chrono::steady_clock::now();
   std::vector<pid_t> running;
   int failed = 0;
@@ -87,7 +88,7 @@ int run_shards_in_processes(int argc, char** argv, const slt::ConfigNode& job, i
   }
   while (!running.empty()) wait_one();
   // The shard processes' combined summary, from what the output folder holds now.
-  const slt::video::OutputTally after = slt::video::tally_outputs(job);
+  const slt::video::OutputTally after = slt::video::tally_outputs(job, items);
   const bool overwrite = job.require<bool>("overwrite");
   const int64_t failed_videos = after.failed_lines - before.failed_lines;
   spdlog::info("all {} shards: {} videos extracted, {} skipped (already there), {} failed in {:.1f} s by {} processes; "
@@ -165,12 +166,14 @@ int run(int argc, char** argv) {
                          ": slt-extract does not submit cluster jobs yet; run launcher.cluster=local here, or run "
                          "`slt-extract ... shard=$SLURM_ARRAY_TASK_ID` as the command of your own job array");
   if (!job.get<int64_t>("shard")) {
-    const int64_t shards = slt::video::count_shards(job);
+    const auto items =
+        slt::video::read_extraction_manifest(job.require<std::string>("data_dir"), job.require<std::string>("split"));
+    const int64_t shards = slt::video::count_shards(job, items.size());
     const std::optional<int64_t> chosen = job.get<int64_t>("launcher.workers");
     const int64_t workers = chosen ? *chosen : default_workers(shards);
     spdlog::info("{} shards of up to {} videos, {} worker process{}{}", shards, job.require<int64_t>("num_items_per_shard"),
                  workers, workers == 1 ? "" : "es", chosen ? "" : " (launcher.workers: the default here)");
-    if (workers > 1) return run_shards_in_processes(argc, argv, job, shards, workers);
+    if (workers > 1) return run_shards_in_processes(argc, argv, job, items, shards, workers);
   }
 
   const slt::ThreadChoice threads = slt::configure_threads(std::nullopt);

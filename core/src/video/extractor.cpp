@@ -253,7 +253,7 @@ VideoFeatureOptions video_feature_options(const ConfigNode& job) {
   return options;
 }
 
-std::vector<ManifestItem> read_extraction_manifest(const fs::path& data_dir, const std::string& split, bool report) {
+std::vector<ManifestItem> read_extraction_manifest(const fs::path& data_dir, const std::string& split) {
   fs::path manifest = data_dir / "manifests" / (split + ".tsv");
   std::ifstream in(manifest);
   if (!in || !fs::is_regular_file(manifest))
@@ -265,7 +265,7 @@ std::vector<ManifestItem> read_extraction_manifest(const fs::path& data_dir, con
     if (trim(line).empty()) continue;
     auto fields = slt::split(line, '\t');
     if (fields.size() != 3 || trim(fields[0]).empty()) {
-      if (report) spdlog::warn("{}:{}: skipped (expected video_name<TAB>duration<TAB>caption)", manifest.string(), number);
+      spdlog::warn("{}:{}: skipped (expected video_name<TAB>duration<TAB>caption)", manifest.string(), number);
       continue;
     }
     std::string video = std::string(trim(fields[0]));
@@ -279,18 +279,18 @@ fs::path feature_file(const fs::path& output_dir, int64_t epoch, const ManifestI
   return output_dir / std::to_string(epoch) / item.stem.substr(0, 5) / (item.stem + ".pt");
 }
 
-int64_t count_shards(const ConfigNode& job) {
-  auto items = read_extraction_manifest(job.require<std::string>("data_dir"), job.require<std::string>("split"));
+int64_t count_shards(const ConfigNode& job, size_t items) {
   const int64_t per_shard = std::max<int64_t>(1, job.require<int64_t>("num_items_per_shard"));
-  return (static_cast<int64_t>(items.size()) + per_shard - 1) / per_shard;
+  return (static_cast<int64_t>(items) + per_shard - 1) / per_shard;
 }
 
-OutputTally tally_outputs(const ConfigNode& job) {
+OutputTally tally_outputs(const ConfigNode& job, const std::vector<ManifestItem>& items) {
   const fs::path output_dir = job.require<std::string>("output_dir");
   const std::string split = job.require<std::string>("split");
+  const int64_t epochs = job.require<int64_t>("epochs");
   OutputTally tally;
-  for (const ManifestItem& item : read_extraction_manifest(job.require<std::string>("data_dir"), split, false)) {
-    for (int64_t epoch = 0; epoch < job.require<int64_t>("epochs"); ++epoch) {
+  for (const ManifestItem& item : items) {
+    for (int64_t epoch = 0; epoch < epochs; ++epoch) {
       ++tally.expected;
       if (fs::exists(feature_file(output_dir, epoch, item))) ++tally.present;
     }
@@ -327,7 +327,7 @@ ExtractSummary run_extraction(const ConfigNode& job) {
   const std::string split = job.require<std::string>("split");
   const auto items = read_extraction_manifest(data_dir, split);
   const int64_t per_shard = std::max<int64_t>(1, job.require<int64_t>("num_items_per_shard"));
-  const int64_t shards = (static_cast<int64_t>(items.size()) + per_shard - 1) / per_shard;
+  const int64_t shards = count_shards(job, items.size());
   auto only = job.get<int64_t>("shard");
   if (only && (*only < 0 || *only >= shards))
     throw UserError("shard=" + std::to_string(*only) + ": the manifest has " + std::to_string(items.size()) +

@@ -79,7 +79,7 @@ struct VideoReader::Impl {
 
   // The frame to convert: `frame` itself, or its copy on the host.
   const AVFrame* host_view() {
-    if (frame->format != hardware_format || hardware_format == AV_PIX_FMT_NONE) return frame;
+    if (frame->format != hardware_format) return frame;  // decoded frames never have AV_PIX_FMT_NONE
     if (!host_frame) host_frame = av_frame_alloc();
     av_frame_unref(host_frame);
     if (int code = av_hwframe_transfer_data(host_frame, frame, 0); code < 0) fail("cannot copy a GPU frame to the host", code);

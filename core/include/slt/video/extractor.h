@@ -32,9 +32,8 @@ struct ManifestItem {
   std::string stem;        // output file name without .pt
 };
 // <data_dir>/manifests/<split>.tsv: video_name<TAB>duration<TAB>caption; a
-// malformed line is skipped, and reported with its number when `report`.
-std::vector<ManifestItem> read_extraction_manifest(const std::filesystem::path& data_dir, const std::string& split,
-                                                   bool report = true);
+// malformed line is reported with its number and skipped.
+std::vector<ManifestItem> read_extraction_manifest(const std::filesystem::path& data_dir, const std::string& split);
 // Where an item's features go: <output_dir>/<epoch>/<first 5 chars>/<stem>.pt.
 std::filesystem::path feature_file(const std::filesystem::path& output_dir, int64_t epoch, const ManifestItem& item);
 
@@ -87,7 +86,7 @@ struct ExtractSummary {
 ExtractSummary run_extraction(const ConfigNode& job);
 
 // ceil(items / num_items_per_shard).
-int64_t count_shards(const ConfigNode& job);
+int64_t count_shards(const ConfigNode& job, size_t items);
 
 // What the output folder holds for this job: feature files present of the
 // manifest's items x epochs, and lines in failed_<split>.tsv. Taken before
@@ -95,6 +94,6 @@ int64_t count_shards(const ConfigNode& job);
 struct OutputTally {
   int64_t expected = 0, present = 0, failed_lines = 0;
 };
-OutputTally tally_outputs(const ConfigNode& job);
+OutputTally tally_outputs(const ConfigNode& job, const std::vector<ManifestItem>& items);
 
 }  // namespace slt::video

@@ -32,12 +32,12 @@ struct RgbFrame {
   double pts_seconds = 0;    // float(pts * time_base)
 };
 
-/// Frames of the first video stream.
-///   VideoReader reader("clip.mp4");
-///   for (RgbFrame frame; reader.next(frame);) use(frame.rgb);
 // Whether libavcodec can open a CUDA device here (checked once per process).
 bool cuda_decoding_available();
 
+/// Frames of the first video stream.
+///   VideoReader reader("clip.mp4");
+///   for (RgbFrame frame; reader.next(frame);) use(frame.rgb);
 class VideoReader {
  public:
   // `threads`: decoder threads (0: libavcodec's choice). `cuda`: decode on
