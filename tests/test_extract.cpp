@@ -175,6 +175,14 @@ TEST_CASE("slt-extract records a video it cannot read and goes on - bad keys are
   auto clip_without_flag = run_command(joined(clip_args));
   CHECK(clip_without_flag.exit_code == 2);
   CHECK_THAT(clip_without_flag.output, Catch::Contains("clip.pth") && Catch::Contains("pass from_clip=true"));
+  // A CLIP checkpoint without a SignHiera vision tower: refused, not run with random weights.
+  const fs::path towerless = tmp.path() / "towerless.pth";
+  REQUIRE(run_command("/usr/bin/python3 -c \"import torch; torch.save({'clip': {'text.transformer.wte.weight': "
+                      "torch.zeros(3, 4)}}, '" + towerless.string() + "')\"").exit_code == 0);
+  clip_args[4] = "pretrained_model_path=" + towerless.string();
+  auto no_tower = run_command(joined(clip_args) + " from_clip=true");
+  CHECK(no_tower.exit_code == 2);
+  CHECK_THAT(no_tower.output, Catch::Contains("towerless.pth") && Catch::Contains("none of its tensors"));
   auto flag_without_clip = run_command(joined(extract_args(data, tmp.path() / "clip")) + " from_clip=true");
   CHECK(flag_without_clip.exit_code == 2);
   CHECK_THAT(flag_without_clip.output, Catch::Contains("tiny16x224.pth") && Catch::Contains("no \"clip\" entry"));

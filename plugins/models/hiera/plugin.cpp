@@ -77,7 +77,12 @@ class SignHieraEncoder : public slt::VideoEncoder {
       }
       kept.emplace_back(name, tensor);
     }
-    slt::load_state_dict(*net_, kept, path, kExpectedMissing);
+    // The reference loads with strict=False and goes on with random weights;
+    // a file with none of the encoder's weights is a wrong file, not a choice.
+    if (slt::load_state_dict(*net_, kept, path, kExpectedMissing).loaded == 0)
+      throw slt::UserError("'" + path + "': none of its tensors is a SignHiera weight" +
+                           (clip ? std::string(" under ") + kClipTower : std::string()) +
+                           " (is it a checkpoint of another model?)");
   }
 
  private:
