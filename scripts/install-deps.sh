@@ -6,6 +6,8 @@ set -euo pipefail
 BUILD_PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config
   libtorch-dev
+  # Headers of the Gloo library behind LibTorch's c10d process groups.
+  libgloo-dev
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
   libboost-dev libboost-filesystem-dev libboost-program-options-dev
   libyaml-cpp-dev libsentencepiece-dev libspdlog-dev nlohmann-json3-dev libicu-dev

@@ -20,7 +20,9 @@
 #include "slt/plugin/plugin_loader.h"
 #include "slt/config/run_config.h"
 #include "slt/text/text.h"
+#include "slt/train/distributed.h"
 #include "slt/train/trainer.h"
+#include "slt/runtime/local_ranks.h"
 #include "slt/version.h"
 #include "slt/video/extractor.h"
 #include "slt/video/ffmpeg.h"
@@ -82,6 +84,7 @@ int run(int argc, char** argv) {
       ("config-name", po::value<std::string>(), "config looked up by name on the config search path")
       ("config-dir", po::value(&config_dirs)->composing(), "extra folder searched for configs (repeatable)")
       ("multirun,m", "sweep: a=1,2 b=x,y runs the cartesian product, one after the other")
+      ("nproc", po::value<int>(), "data-parallel training in N local processes (as dist.world_size=N; torchrun-style)")
       ("cfg", po::value<std::string>(), "print the composed config and exit: job, hydra or all")
       ("list-plugins", "list the plugins found and their components")
       ("describe", po::value<std::string>(), "print the config schema of a component, KIND.NAME as --list-plugins shows it")
@@ -178,6 +181,28 @@ int run(int argc, char** argv) {
 
   for (const auto& run : runs) slt::require_no_missing_keys(run.job_config());
   require_distinct_output_dirs(runs);
+
+  // dist.world_size=N (or --nproc N) without a torchrun or SLURM environment:
+  // this process starts the N ranks and waits for them.
+  int processes = vm.count("nproc") ? vm["nproc"].as<int>() : 1;
+  if (processes < 1 || processes > 1024) throw slt::UserError("--nproc takes 1 to 1024 processes");
+  std::optional<int64_t> timeout;
+  for (const auto& run : runs) {
+    slt::ConfigNode job = run.job_config();
+    const auto world = static_cast<int>(job.require<int64_t>("dist.world_size"));
+    if (!vm.count("nproc") && world > 1) {
+      if (processes > 1 && processes != world)
+        throw slt::UserError("the runs of this sweep ask for different dist.world_size values; sweep them in separate commands");
+      processes = world;
+    }
+    timeout = job.require<int64_t>("dist.timeout");
+  }
+  if (processes > 1 && slt::distributed_setup(runs.front().job_config()).source.empty()) {
+    slt::LocalRanksOptions launch;
+    launch.processes = processes;
+    launch.grace = std::chrono::seconds(timeout.value_or(1800) + 30);
+    return slt::run_local_ranks(std::vector<std::string>(argv + 1, argv + argc), launch);
+  }
   int failed = 0;
   for (size_t i = 0; i < runs.size(); ++i) {
     slt::ConfigNode job = runs[i].job_config();

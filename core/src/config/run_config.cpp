@@ -130,14 +130,20 @@ ConfigSchema build_run_schema() {
   s.add_optional("optim.epoch_offset", V::Int, nullptr,
                  "Number of steps to skip in current epoch when resuming training.").at_least(0);
   // dist
-  s.add("dist.world_size", V::Int, 1, "Number of distributed processes");
+  s.add("dist.world_size", V::Int, 1,
+        "Number of distributed processes; above 1 without a torchrun or SLURM environment, slt-run starts them "
+        "on this machine").at_least(1).at_most(1024);
   s.add("dist.port", V::Int, 1, "Port for dist communication");
   s.add("dist.local_rank", V::Int, -1, "Local rank");
   s.add("dist.enabled", V::Bool, false, "Use distributed training");
   s.add_optional("dist.rank", V::Int, nullptr, "Global process rank");
   s.add_optional("dist.dist_url", V::String, nullptr, "Url for torch.distributed init_method");
   s.add_optional("dist.gpu", V::Int, nullptr, "Index of GPU device on machine");
-  s.add_optional("dist.dist_backend", V::String, nullptr, "Backend for distributed communication");
+  s.add_optional("dist.dist_backend", V::String, nullptr,
+                 "Backend for distributed communication: gloo (CPU tensors; the default) or nccl (CUDA)");
+  s.add("dist.timeout", V::Int, 1800,
+        "Seconds a rank waits for the others in a collective before it stops, naming the rank at fault")
+      .at_least(1);
   // wandb: accepted for compatibility; slt writes TensorBoard files and metrics.jsonl instead.
   s.add("wandb.enabled", V::Bool, true, "Whether to log to wandb");
   s.add_optional("wandb.project", V::String, nullptr, "Wandb project name");

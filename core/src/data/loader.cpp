@@ -221,9 +221,17 @@ FeatureLoader::~FeatureLoader() {
   for (auto& t : state_->workers) t.join();
 }
 
+size_t FeatureLoader::replica_size() const {
+  const auto replicas = static_cast<size_t>(std::max(1, options_.replicas));
+  const auto replica = static_cast<size_t>(options_.replica);
+  if (options_.pad_replicas) return (total_ + replicas - 1) / replicas;
+  return total_ / replicas + (replica < total_ % replicas ? 1 : 0);
+}
+
 size_t FeatureLoader::num_batches() const {
   size_t b = static_cast<size_t>(options_.batch_size);
-  return options_.drop_last ? total_ / b : (total_ + b - 1) / b;
+  const size_t items = replica_size();
+  return options_.drop_last ? items / b : (items + b - 1) / b;
 }
 
 void FeatureLoader::start_epoch(int64_t epoch, size_t skip_batches) {
@@ -244,10 +252,19 @@ void FeatureLoader::start_epoch(int64_t epoch, size_t skip_batches) {
     std::mt19937_64 rng(options_.seed * 1000003ULL + static_cast<uint64_t>(epoch));
     std::shuffle(indices.begin(), indices.end(), rng);
   }
+  if (options_.replicas > 1) {
+    const auto replicas = static_cast<size_t>(options_.replicas);
+    if (options_.pad_replicas && total_ > 0)
+      for (size_t i = 0; indices.size() % replicas != 0; ++i) indices.push_back(indices[i % total_]);
+    std::vector<size_t> mine;
+    for (size_t i = static_cast<size_t>(options_.replica); i < indices.size(); i += replicas) mine.push_back(indices[i]);
+    indices = std::move(mine);
+  }
+  const size_t items = indices.size();
   size_t b = static_cast<size_t>(options_.batch_size);
-  for (size_t start = 0; start < total_; start += b) {
-    if (start + b > total_ && options_.drop_last) break;
-    state_->order.emplace_back(indices.begin() + start, indices.begin() + std::min(total_, start + b));
+  for (size_t start = 0; start < items; start += b) {
+    if (start + b > items && options_.drop_last) break;
+    state_->order.emplace_back(indices.begin() + start, indices.begin() + std::min(items, start + b));
   }
   state_->next_to_build = state_->next_to_deliver = std::min(skip_batches, state_->order.size());
 

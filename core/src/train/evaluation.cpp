@@ -4,7 +4,9 @@
 #include <spdlog/spdlog.h>
 #include <torch/nn/module.h>
 
+#include <algorithm>
 #include <chrono>
+#include <numeric>
 
 #include "slt/data/loader.h"
 #include "slt/data/tokenizer.h"
@@ -13,9 +15,43 @@
 #include "slt/model/generation.h"
 #include "slt/runtime/components.h"
 #include "slt/text/text.h"
+#include "slt/train/distributed.h"
 #include "slt/train/train_state.h"
 
 namespace slt {
+
+namespace {
+
+// Every rank's share, merged in dataset order (and the loss and accuracy meters summed).
+void gather_ranks(ProcessGroup& group, std::vector<int64_t>& indices, Evaluation& result, Meter& loss, Meter& acc) {
+  nlohmann::json share = {{"indices", indices},        {"predictions", result.predictions},
+                          {"references", result.references}, {"loss", {loss.total, loss.count}},
+                          {"acc", {acc.total, acc.count}}};
+  std::vector<int64_t> all_indices;
+  std::vector<std::string> predictions, references;
+  loss = acc = Meter{};
+  for (const auto& text : group.all_gather(share.dump())) {
+    auto part = nlohmann::json::parse(text);
+    for (const auto& i : part["indices"]) all_indices.push_back(i.get<int64_t>());
+    for (const auto& p : part["predictions"]) predictions.push_back(p.get<std::string>());
+    for (const auto& r : part["references"]) references.push_back(r.get<std::string>());
+    loss.total += part["loss"][0].get<double>();
+    loss.count += part["loss"][1].get<int64_t>();
+    acc.total += part["acc"][0].get<double>();
+    acc.count += part["acc"][1].get<int64_t>();
+  }
+  std::vector<size_t> order(all_indices.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return all_indices[a] < all_indices[b]; });
+  result.predictions.clear();
+  result.references.clear();
+  for (size_t k : order) {
+    result.predictions.push_back(std::move(predictions[k]));
+    result.references.push_back(std::move(references[k]));
+  }
+}
+
+}  // namespace
 
 double token_accuracy(const at::Tensor& logits, const at::Tensor& labels, int64_t pad) {
   auto flat_logits = logits.reshape({-1, logits.size(-1)});
@@ -37,6 +73,7 @@ Evaluation evaluate(const ModelBundle& bundle, FeatureLoader& loader, const std:
   loader.start_epoch(0);
   FeatureBatch batch;
   size_t samples_seen = 0, batches = 0;
+  std::vector<int64_t> indices;  // dataset positions of the predictions
   while (loader.next(batch)) {
     Batch b = to_device(batch, options.device);
     std::vector<Translation> generated;
@@ -55,11 +92,13 @@ Evaluation evaluate(const ModelBundle& bundle, FeatureLoader& loader, const std:
       // The reference numbers samples after counting the batch: P-<seen + i>.
       if (options.print_samples)
         spdlog::info("P-{}: {}\nR-{}: {}", samples_seen + i, prediction, samples_seen + i, reference);
+      indices.push_back(static_cast<int64_t>(batch.indices[i]));
       result.predictions.push_back(std::move(prediction));
       result.references.push_back(std::move(reference));
     }
     if (++batches % 10 == 0) spdlog::info("eval {}: {}/{} batches", name, batches, loader.num_batches());
   }
+  if (options.group && options.group->size() > 1) gather_ranks(*options.group, indices, result, loss, acc);
   auto scores = metrics::score_corpus(result.predictions, result.references);
   result.stats["loss"] = loss.average();
   result.stats["acc"] = acc.average();

@@ -28,6 +28,7 @@
 #include "slt/runtime/threads.h"
 #include "slt/text/text.h"
 #include "slt/train/checkpoint.h"
+#include "slt/train/distributed.h"
 #include "slt/train/evaluation.h"
 #include "slt/train/optim.h"
 #include "slt/train/precision.h"
@@ -45,8 +46,9 @@ namespace {
 
 class Engine {
  public:
-  Engine(const ConfigNode& job, std::vector<std::string> task_overrides)
-      : job_(job), task_overrides_(std::move(task_overrides)) {
+  Engine(const ConfigNode& job, std::vector<std::string> task_overrides, std::shared_ptr<ProcessGroup> group)
+      : job_(job), task_overrides_(std::move(task_overrides)), group_(std::move(group)) {
+    rank_ = group_ ? group_->rank() : 0;
     eval_only_ = job.require<bool>("common.eval");
     if (eval_only_) {
       auto load = job.get<std::string>("common.load_model");
@@ -55,6 +57,11 @@ class Engine {
       output_dir_ = fs::absolute(*load).parent_path();  // as the reference: results go next to the model
     } else {
       output_dir_ = job.require<std::string>("common.output_dir");
+    }
+    // Rank 0 alone writes the run folder; the others say only what goes wrong.
+    if (rank_ != 0) {
+      if (spdlog::get_level() < spdlog::level::warn) spdlog::set_level(spdlog::level::warn);
+      return;
     }
     lock_ = std::make_unique<FolderLock>(output_dir_, eval_only_ ? "evaluating" : "training");
     log_file_ = std::make_unique<LogFile>(output_dir_ / "logs" / (eval_only_ ? "eval.log" : "train.log"));
@@ -67,21 +74,29 @@ class Engine {
     outcome.output_dir = output_dir_;
     spdlog::info("slt {}: {} in {}", SLT_VERSION_STRING, eval_only_ ? "evaluation" : "training", output_dir_.string());
     spdlog::info("config:\n{}", job_.to_yaml());
-    if (job_.require<bool>("dist.enabled"))
-      spdlog::warn("dist.enabled=true: this slt trains in one process on one device (no distributed data parallelism yet)");
+    if (group_)
+      spdlog::info("data parallel over {} ranks ({}, {})", group_->size(), group_->setup().backend,
+                   group_->setup().source.empty() ? "dist.* keys" : group_->setup().source);
     if (job_.require<bool>("common.compute_bleurt"))
       spdlog::warn("common.compute_bleurt=true: BLEURT is not available in slt; the other metrics are computed");
     const ThreadChoice threads = configure_threads(job_.get<int64_t>("common.num_threads"));
     spdlog::info("threads: {} ({})", threads.threads, threads.source);
-    at::manual_seed(static_cast<uint64_t>(job_.require<int64_t>("common.seed")));
+    // As the reference: each rank draws its own dropout masks (the weights come from rank 0).
+    at::manual_seed(static_cast<uint64_t>(job_.require<int64_t>("common.seed") + rank_));
     std::optional<Resume> resume;
     if (!eval_only_) {
-      remove_unfinished_writes(output_dir_);  // a crash while writing leaves only a temporary file
-      if (auto path = checkpoint_to_resume(output_dir_, job_.get<std::string>("common.resume")))
-        resume = Resume{*path, load_pt(path->string())};
-      if (resume) check_resumable(*resume);
-      else clear_earlier_results();
-      record_run();  // before the model is built: a run that fails there still says what it was
+      if (rank_ == 0) {
+        remove_unfinished_writes(output_dir_);  // a crash while writing leaves only a temporary file
+        if (auto path = checkpoint_to_resume(output_dir_, job_.get<std::string>("common.resume")))
+          resume = Resume{*path, load_pt(path->string())};
+        if (resume) check_resumable(*resume);
+        else clear_earlier_results();
+        record_run();  // before the model is built: a run that fails there still says what it was
+      }
+      if (group_) group_->barrier();  // the folder is ready: the other ranks read the same checkpoint
+      if (rank_ != 0)
+        if (auto path = checkpoint_to_resume(output_dir_, job_.get<std::string>("common.resume")))
+          resume = Resume{*path, load_pt(path->string())};
     }
     // A model missing from the Hugging Face cache is the commonest first-run mistake: say so first.
     resolve_model_folder(job_.require<std::string>("model.name_or_path"));
@@ -98,6 +113,12 @@ class Engine {
       spdlog::info("loading model weights from {}", *load);
       load_checkpoint_into(module(), *load, bundle_.kind);
     }
+    if (group_) {  // every rank starts from rank 0's weights
+      std::vector<at::Tensor> state;
+      for (const auto& p : module().parameters()) state.push_back(p.detach());
+      for (const auto& b : module().buffers()) state.push_back(b.detach());
+      group_->broadcast(state);
+    }
     if (eval_only_) {
       evaluate_full();
       return outcome;
@@ -106,9 +127,9 @@ class Engine {
     outcome.train_items = trained_items_;
     outcome.train_seconds = training_seconds_;
     // A signal during the last epoch's checkpoint: that checkpoint is the resume point.
-    if (outcome.status == RunOutcome::Status::Interrupted || StopSignals::pending()) {
+    if (outcome.status == RunOutcome::Status::Interrupted || stop_signal()) {
       outcome.status = RunOutcome::Status::Interrupted;
-      outcome.stop_signal = StopSignals::pending();
+      outcome.stop_signal = stop_signal_;
       return outcome;
     }
     if (job_.require<bool>("common.eval_best_model_after_training")) {
@@ -136,6 +157,54 @@ class Engine {
   };
 
   torch::nn::Module& module() { return bundle_.model->module(); }
+
+  // SIGINT/SIGTERM received by this process or, in a data-parallel job, by
+  // any rank (a collective: all ranks stop at the same step). 0: none.
+  int stop_signal() {
+    int signal = StopSignals::pending();
+    if (group_) {
+      std::vector<at::Tensor> flag{at::full({1}, static_cast<int64_t>(signal), at::kLong)};
+      group_->all_reduce_max(flag);
+      signal = static_cast<int>(flag[0].item<int64_t>());
+    }
+    if (signal) stop_signal_ = signal;
+    return signal;
+  }
+
+  // Every rank's CPU random generator state (collective); empty with one process.
+  std::vector<at::Tensor> rank_generator_states() {
+    if (!group_) return {};
+    at::Tensor state;
+    {
+      auto generator = at::detail::getDefaultCPUGenerator();
+      std::lock_guard<std::mutex> lock(generator.mutex());
+      state = generator.get_state();
+    }
+    std::vector<at::Tensor> states;
+    for (const auto& bytes : group_->all_gather(std::string(static_cast<const char*>(state.data_ptr()), state.numel()))) {
+      at::Tensor t = at::empty({static_cast<int64_t>(bytes.size())}, at::kByte);
+      std::memcpy(t.data_ptr(), bytes.data(), bytes.size());
+      states.push_back(t);
+    }
+    return states;
+  }
+
+  // This rank's generator from a data-parallel checkpoint (rank 0's is restored with the train state).
+  void restore_rank_generator(const c10::IValue& checkpoint) {
+    const c10::IValue* entry = dict_get(checkpoint, "slt");
+    const c10::IValue* states = entry ? dict_get(*entry, "rng_cpu_per_rank") : nullptr;
+    if (!states || !states->isList() || states->toListRef().size() != static_cast<size_t>(group_->size())) {
+      if (rank_ == 0)
+        spdlog::warn("the checkpoint holds no random generator state for each of the {} ranks (it was saved by "
+                     "another number of processes): dropout on ranks 1.. draws afresh",
+                     group_->size());
+      if (rank_ != 0) at::manual_seed(static_cast<uint64_t>(job_.require<int64_t>("common.seed") + rank_));
+      return;
+    }
+    auto generator = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    generator.set_state(states->toListRef()[static_cast<size_t>(rank_)].toTensor());
+  }
 
   // A checkpoint continues the experiment it was trained for: a config that
   // changed its seed, model, data or optimizer would silently make another
@@ -190,6 +259,11 @@ class Engine {
     options.max_target_length = job_.require<int64_t>("data.max_target_positions");
     options.normalize = normalize_;
     options.feature_dim = job_.require<int64_t>("model.feature_dim");
+    if (group_) {
+      options.replicas = group_->size();
+      options.replica = rank_;
+      options.pad_replicas = train;
+    }
     auto loader = std::make_unique<FeatureLoader>(train ? train_datasets() : open_split_datasets(job_, split),
                                                   bundle_.tokenizer, options);
     if (loader->size() == 0) throw UserError("the " + split + " split has no items (see the dataset messages above)");
@@ -218,6 +292,7 @@ class Engine {
     options.precision = precision_;
     options.print_samples = job_.require<bool>("common.eval_print_samples");
     options.truecaser = truecaser();
+    options.group = group_.get();
     return evaluate(bundle_, loader, name, options);
   }
 
@@ -226,7 +301,7 @@ class Engine {
     for (const std::string split : {"val", "test"}) {
       auto loader = make_loader(split);
       Evaluation result = evaluate_split(*loader, split);
-      write_evaluation(output_dir_, split, result);
+      if (rank_ == 0) write_evaluation(output_dir_, split, result);
       spdlog::info("{} results: {}", split, result.stats.dump());
     }
     spdlog::info("wrote outputs to {}", output_dir_.string());
@@ -274,7 +349,7 @@ class Engine {
 
   // The checkpoint of epoch `state_.epoch`: finished (training goes on at the
   // next epoch) or `state_.batches_done` batches in.
-  c10::IValue checkpoint_value(bool epoch_finished) {
+  c10::IValue checkpoint_value(bool epoch_finished, const std::vector<at::Tensor>& rank_generators) {
     c10::impl::GenericDict model(c10::StringType::get(), c10::TensorType::get());
     for (const auto& p : module().named_parameters()) model.insert(p.key(), p.value().detach().cpu());
     for (const auto& b : module().named_buffers()) model.insert(b.key(), b.value().detach().cpu());
@@ -294,14 +369,27 @@ class Engine {
     checkpoint.insert("epoch", state_.epoch);
     // The reference reads "epoch" as finished; a mid-epoch checkpoint says otherwise.
     if (!epoch_finished) checkpoint.insert("epoch_offset", state_.batches_done);
-    checkpoint.insert("slt", train_state_entry(state_, epoch_finished, bundle_.kind, device_));
+    auto entry = train_state_entry(state_, epoch_finished, bundle_.kind, device_).toGenericDict();
+    if (!rank_generators.empty()) {
+      c10::List<at::Tensor> states;
+      for (const auto& t : rank_generators) states.push_back(t);
+      entry.insert("rng_cpu_per_rank", states);
+    }
+    checkpoint.insert("slt", entry);
     return checkpoint;
   }
 
   // Writes checkpoint-<epoch>.pth (and best_model.pth), keeping the newest common.max_checkpoints.
+  // Collective in a data-parallel job: rank 0 writes, the others wait for it.
   void save_checkpoint(bool is_best, bool epoch_finished) {
+    auto rank_generators = rank_generator_states();
+    if (rank_ == 0) write_checkpoint(is_best, epoch_finished, rank_generators);
+    if (group_) group_->barrier();
+  }
+
+  void write_checkpoint(bool is_best, bool epoch_finished, const std::vector<at::Tensor>& rank_generators) {
     state_.metrics_bytes = metrics_->jsonl_bytes();
-    auto bytes = serialize_pt(checkpoint_value(epoch_finished));
+    auto bytes = serialize_pt(checkpoint_value(epoch_finished, rank_generators));
     fs::path path = output_dir_ / checkpoint_name(state_.epoch);
     crash_point("SLT_TEST_KILL_IN_CHECKPOINT", checkpoints_written_, path, bytes);
     // best_model.pth first: the checkpoint records the new best score, and a
@@ -337,6 +425,17 @@ class Engine {
     std::raise(SIGKILL);
   }
 
+  // SLT_TEST_WEIGHTS_EACH_STEP=DIR: every rank writes its weights after each
+  // optimizer step to DIR/rank<R>-step<N>.pt (one flat tensor), so that the
+  // data-parallel tests can compare the ranks step by step.
+  void record_weights_for_tests() {
+    const char* dir = std::getenv("SLT_TEST_WEIGHTS_EACH_STEP");
+    if (!dir) return;
+    std::vector<at::Tensor> flat;
+    for (const auto& p : module().parameters()) flat.push_back(p.detach().reshape({-1}).cpu());
+    save_pt((fs::path(dir) / fmt::format("rank{}-step{}.pt", rank_, state_.optimizer_steps)).string(), at::cat(flat));
+  }
+
   void resume_from(const fs::path& path, const c10::IValue& checkpoint) {
     spdlog::info("resuming from {}", path.string());
     const c10::IValue* model = dict_get(checkpoint, "model");
@@ -349,6 +448,7 @@ class Engine {
         scaler_->growth_tracker = static_cast<int64_t>(ivalue_double(*tracker));
     }
     restore_train_state(checkpoint, path, state_, device_);
+    if (group_) restore_rank_generator(checkpoint);
   }
 
   // ---- training --------------------------------------------------------------
@@ -360,7 +460,7 @@ class Engine {
 
   json evaluate_validation(FeatureLoader& loader, int64_t step) {
     json stats = evaluate_split(loader, "val").stats;
-    metrics_->scalars("val", stats, step);
+    if (metrics_) metrics_->scalars("val", stats, step);
     module().train();
     return stats;
   }
@@ -378,8 +478,10 @@ class Engine {
     const int64_t batch_size = job_.require<int64_t>("optim.train_batch_size");
     spdlog::info("model {}: {:.2f} M trainable parameters on {} ({})", bundle_.kind, parameters / 1.0e6, device_.str(),
                  precision_.describe());
-    spdlog::info("learning rate {:.2e}, accumulate grad iterations {}, effective batch size {}",
-                 job_.require<double>("optim.lr"), accumulation, batch_size * accumulation);
+    const int64_t ranks = group_ ? group_->size() : 1;
+    spdlog::info("learning rate {:.2e}, accumulate grad iterations {}, effective batch size {}{}",
+                 job_.require<double>("optim.lr"), accumulation, batch_size * accumulation * ranks,
+                 ranks > 1 ? fmt::format(" ({} on each of {} ranks)", batch_size * accumulation, ranks) : "");
     spdlog::info("train: {} items, {} batches an epoch; val: {} items", train_loader->size(),
                  train_loader->num_batches(), val_loader->size());
     const int64_t batches_per_epoch = static_cast<int64_t>(train_loader->num_batches());
@@ -392,8 +494,13 @@ class Engine {
     state_.epoch = job_.require<int64_t>("optim.start_epoch");
     state_.patience = job_.require<int64_t>("optim.patience");
     if (resume) resume_from(resume->path, resume->checkpoint);
-    metrics_ = std::make_unique<MetricsSink>(output_dir_, resume ? state_.metrics_bytes : 0,
-                                             state_.epoch * batches_per_epoch + state_.batches_done);
+    if (rank_ == 0)
+      metrics_ = std::make_unique<MetricsSink>(output_dir_, resume ? state_.metrics_bytes : 0,
+                                               state_.epoch * batches_per_epoch + state_.batches_done);
+    if (group_) {
+      averager_ = std::make_unique<GradientAverager>(group_, module());
+      spdlog::info("gradients averaged over {} ranks in {} buckets", group_->size(), averager_->buckets());
+    }
     if (state_.stopped_early && job_.require<bool>("optim.early_stopping")) {
       spdlog::info("this run stopped early after epoch {} (no improvement for optim.patience epochs); "
                    "set optim.early_stopping=false to train on",
@@ -415,8 +522,8 @@ class Engine {
     ProgressBar progress;
     auto started = std::chrono::steady_clock::now();
     spdlog::info("start training for {} epochs (at epoch {}, batch {})", epochs, state_.epoch, state_.batches_done);
-    if (StopSignals::pending()) {
-      spdlog::warn("{} received before training started: nothing to save", strsignal(StopSignals::pending()));
+    if (stop_signal()) {
+      spdlog::warn("{} received before training started: nothing to save", strsignal(stop_signal_));
       return RunOutcome::Status::Interrupted;
     }
 
@@ -455,9 +562,11 @@ class Engine {
                                   std::isnan(loss_value) ? "nan" : loss_value > 0 ? "inf" : "-inf", epoch, step,
                                   state_.optimizer_steps, output_dir_.string(), join(batch.feature_ids, ", ")));
         }
-        scaler_->scale(out.loss / static_cast<double>(accumulation)).backward();
         const bool update = (step + 1) % accumulation == 0;
+        if (averager_ && update) averager_->expect_final_backward();
+        scaler_->scale(out.loss / static_cast<double>(accumulation)).backward();
         if (update) {
+          if (averager_) averager_->average();
           bool finite = scaler_->unscale(module());
           grad_norm = clip_grad_norm(module(), clip);
           if (finite) optimizer_->step();
@@ -465,6 +574,7 @@ class Engine {
           scaler_->update(!finite);
           optimizer_->zero_grad();
           ++state_.optimizer_steps;
+          record_weights_for_tests();
         }
         const int64_t items = static_cast<int64_t>(batch.labels_text.size());
         trained_items_ += items;
@@ -483,10 +593,12 @@ class Engine {
                        epoch, step + 1, batches_per_epoch, loss_value, state_.epoch_loss.average(), acc, lr, grad_norm,
                        window_items / std::max(seconds, 1e-9), resident_memory_gib());
           json scalars = {{"loss", loss_value}, {"acc", acc}, {"lr", lr}, {"grad_norm", grad_norm}};
-          metrics_->scalars("train", scalars, global_step);
           json line = {{"split", "train"}, {"epoch", epoch}, {"step", global_step}};
           line.update(scalars);
-          metrics_->record(line);
+          if (metrics_) {
+            metrics_->scalars("train", scalars, global_step);
+            metrics_->record(line);
+          }
           window_start = std::chrono::steady_clock::now();
           window_items = 0;
         }
@@ -499,13 +611,13 @@ class Engine {
           json line = {{"split", "val"}, {"epoch", epoch}, {"step", global_step}};
           line.update(stats);
           line["best_bleu4"] = state_.best_bleu;
-          metrics_->record(line);
+          if (metrics_) metrics_->record(line);
           if (improved) save_checkpoint(true, false);
           excluded += std::chrono::duration<double>(std::chrono::steady_clock::now() - eval_start).count();
         }
-        if (update && StopSignals::pending()) {
+        if (update && stop_signal()) {
           progress.clear();
-          spdlog::warn("{} received: saving a checkpoint at epoch {}, batch {}", strsignal(StopSignals::pending()), epoch,
+          spdlog::warn("{} received: saving a checkpoint at epoch {}, batch {}", strsignal(stop_signal_), epoch,
                        step + 1);
           account();
           save_checkpoint(false, false);
@@ -527,7 +639,7 @@ class Engine {
                    {"train_loss", state_.epoch_loss.average()}, {"train_acc", state_.epoch_acc.average()}};
       for (const auto& [key, value] : val.items()) line["val_" + key] = value;
       line["val_best_bleu4"] = state_.best_bleu;
-      metrics_->record(line);
+      if (metrics_) metrics_->record(line);
 
       save_checkpoint(verdict.is_best, true);
       state_.batches_done = 0;
@@ -535,17 +647,26 @@ class Engine {
         spdlog::info("early stopping after {} epochs with no improvement", patience_limit);
         return RunOutcome::Status::EarlyStopped;
       }
-      if (StopSignals::pending()) {
-        spdlog::warn("{} received: stopping after epoch {}", strsignal(StopSignals::pending()), epoch);
+      if (stop_signal()) {
+        spdlog::warn("{} received: stopping after epoch {}", strsignal(stop_signal_), epoch);
         return RunOutcome::Status::Interrupted;
       }
     }
     spdlog::info("training time {:.0f} s", std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    if (averager_ && training_seconds_ > 0)
+      spdlog::info("gradient averaging over {} ranks: {:.1f} s, {:.1f}% of the training steps' time; {} of {} "
+                   "buckets sent while backward was running",
+                   group_->size(), averager_->seconds(), 100.0 * averager_->seconds() / training_seconds_,
+                   averager_->buckets_overlapped(), averager_->buckets_sent());
     return RunOutcome::Status::Finished;
   }
 
   ConfigNode job_;
   std::vector<std::string> task_overrides_;
+  std::shared_ptr<ProcessGroup> group_;  // null: one process
+  int rank_ = 0;
+  int stop_signal_ = 0;                  // the signal stop_signal() last agreed on
+  std::unique_ptr<GradientAverager> averager_;
   std::unique_ptr<FolderLock> lock_;  // first acquired, last released
   at::Device device_ = at::kCPU;
   Precision precision_;
@@ -570,8 +691,15 @@ class Engine {
 }  // namespace
 
 RunOutcome run_translation(const ConfigNode& job, const std::vector<std::string>& task_overrides) {
-  Engine engine(job, task_overrides);
-  return engine.run();
+  const DistributedSetup setup = distributed_setup(job);
+  std::shared_ptr<ProcessGroup> group = setup.enabled() ? ProcessGroup::connect(setup) : nullptr;
+  try {
+    Engine engine(job, task_overrides, group);
+    return engine.run();
+  } catch (const std::exception& e) {
+    if (group) group->report_failure(e.what());  // the other ranks' errors will say why this one stopped
+    throw;
+  }
 }
 
 }  // namespace slt

@@ -56,6 +56,13 @@ struct LoaderOptions {
   int prefetch_batches = 0;  // 0: 2 per worker
   std::shared_ptr<const FeatureStats> normalize;  // data.feature_stats; null: features as read
   int64_t feature_dim = 0;  // model.feature_dim: the width every item must have (0: any, one per batch)
+  // Data-parallel ranks, as torch's DistributedSampler: every rank orders the
+  // items alike (seed, epoch) and takes positions replica, replica + replicas,
+  // ...; with pad_replicas the order is first extended cyclically to a
+  // multiple of replicas (training: every rank makes the same number of steps).
+  int replicas = 1;
+  int replica = 0;
+  bool pad_replicas = false;
 };
 
 // The job's data.feature_stats, loaded; null when it names none.
@@ -71,7 +78,8 @@ class FeatureLoader {
   FeatureLoader(const FeatureLoader&) = delete;
   FeatureLoader& operator=(const FeatureLoader&) = delete;
 
-  size_t size() const { return total_; }  // items
+  size_t size() const { return total_; }  // items, over all replicas
+  size_t replica_size() const;              // items this replica reads an epoch
   size_t num_batches() const;
   // Starts epoch `epoch` (sets it on the datasets and fixes the order),
   // skipping the first `skip_batches` batches (resuming mid-epoch).

@@ -15,6 +15,7 @@ namespace slt {
 
 struct ModelBundle;
 class FeatureLoader;
+class ProcessGroup;
 namespace metrics {
 class Truecaser;
 }
@@ -32,6 +33,10 @@ struct EvaluationOptions {
   Precision precision;
   bool print_samples = false;                      // common.eval_print_samples: P-i / R-i lines
   const metrics::Truecaser* truecaser = nullptr;   // model.lower_case
+  // Data-parallel evaluation: each rank's loader reads its share; the
+  // translations are gathered back in dataset order on every rank, so the
+  // metrics are those of one process (loss and accuracy average the ranks' batches).
+  ProcessGroup* group = nullptr;
 };
 
 // Evaluates every batch of `loader` (the model is left in eval mode).
