@@ -229,5 +229,6 @@ int run(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   slt::catch_stop_signals();  // a SLURM preemption during start-up must not lose the run
+  slt::stop_with_launcher();
   return slt::run_app("slt-run", run, argc, argv);
 }

@@ -187,3 +187,33 @@ TEST_CASE("a killed rank stops the other within dist.timeout, naming the lost ra
     CHECK_THAT(output, Catch::Contains("failed on rank 1: rank 0 is gone"));
   }
 }
+
+TEST_CASE("2 ranks stopped by SIGTERM resume bit-identical, dropout streams included", "[engine][distributed][resume]") {
+  ToyData toy;  // dropout 0.1: each rank's generator state must come back
+  auto command = [&](const fs::path& run) {
+    return toy.tarres(run) + "optim.epochs=12 common.eval_steps=null --nproc 2 ";
+  };
+  const fs::path reference = toy.dir.path() / "reference", resumed = toy.dir.path() / "resumed";
+  auto r = run_command(command(reference));
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+
+  const fs::path log = toy.dir.path() / "resumed.log";
+  pid_t launcher = spawn(command(resumed), log);
+  REQUIRE(log_shows(log, "epoch 2 done", 120));
+  ::kill(launcher, SIGTERM);  // passed on to both ranks, which agree on the step to stop at
+  auto status = exit_within(launcher, 60);
+  INFO(read_file(log));
+  REQUIRE(status);
+  CHECK(*status == 128 + SIGTERM);
+  CHECK_THAT(read_file(log), Catch::Contains("saving a checkpoint at epoch"));
+  auto finished = run_command(command(resumed));
+  INFO(finished.output);
+  REQUIRE(finished.exit_code == 0);
+  CHECK_THAT(finished.output, Catch::Contains("resuming from"));
+  check_same_weights(reference / "checkpoint-00011.pth", resumed / "checkpoint-00011.pth");
+  for (const char* file : {"test_outputs.tsv", "val_results.json"}) {
+    INFO(file);
+    CHECK(read_file(reference / file) == read_file(resumed / file));
+  }
+}

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <spdlog/spdlog.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -63,7 +64,8 @@ int run_local_ranks(const std::vector<std::string>& arguments, const LocalRanksO
   for (char** e = environ; *e; ++e) {
     std::string entry(*e);
     std::string name = entry.substr(0, entry.find('='));
-    for (const char* replaced : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"})
+    for (const char* replaced :
+         {"RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "SLT_LAUNCHER_PID"})
       if (name == replaced) name.clear();
     if (!name.empty()) inherited.push_back(entry);
   }
@@ -76,6 +78,7 @@ int run_local_ranks(const std::vector<std::string>& arguments, const LocalRanksO
     env.push_back("LOCAL_WORLD_SIZE=" + std::to_string(n));
     env.push_back("MASTER_ADDR=127.0.0.1");
     env.push_back("MASTER_PORT=" + port);
+    env.push_back("SLT_LAUNCHER_PID=" + std::to_string(::getpid()));
     if (!threads_set) env.push_back("OMP_NUM_THREADS=" + std::to_string(threads));
     std::vector<char*> envp;
     for (auto& e : env) envp.push_back(e.data());
@@ -151,6 +154,13 @@ int run_local_ranks(const std::vector<std::string>& arguments, const LocalRanksO
   for (int r = 0; r < n; ++r) summary += (r ? ", " : "") + std::string("rank ") + std::to_string(r) + ": " + describe_status(*statuses[r]);
   spdlog::error("the job failed: rank {} first ({})", *first_failure, summary);
   return exit_code_of(*statuses[*first_failure]);
+}
+
+void stop_with_launcher() {
+  const char* launcher = std::getenv("SLT_LAUNCHER_PID");
+  if (!launcher) return;
+  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (std::to_string(::getppid()) != launcher) std::raise(SIGTERM);  // it died before the request
 }
 
 }  // namespace slt

@@ -23,4 +23,9 @@ struct LocalRanksOptions {
 /// failed (128 + N for signal N), after saying which one it was.
 int run_local_ranks(const std::vector<std::string>& arguments, const LocalRanksOptions& options);
 
+/// In a rank started by run_local_ranks: asks the kernel for SIGTERM when
+/// the launcher dies (killed with SIGKILL, it can pass nothing on), so the
+/// ranks save a checkpoint and stop instead of training on unattended.
+void stop_with_launcher();
+
 }  // namespace slt
