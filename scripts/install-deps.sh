@@ -17,8 +17,9 @@ BUILD_PACKAGES=(
   # METEOR's synonyms and morphology (WordNet 3.0).
   wordnet-base
 )
-# Only the test suite needs these: the Python oracle for interop tests.
-TEST_PACKAGES=(python3-torch python3-numpy)
+# Only the test suite needs these: the Python oracle for interop tests, and a
+# SLURM controller, node and munge that the cluster tests start in a temporary folder.
+TEST_PACKAGES=(python3-torch python3-numpy slurmctld slurmd slurm-client munge)
 
 want=("${BUILD_PACKAGES[@]}")
 if [[ "${1:-}" == "--with-tests" ]]; then

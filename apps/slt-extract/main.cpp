@@ -25,6 +25,7 @@
 #include "slt/runtime/threads.h"
 #include "slt/runtime/log.h"
 #include "slt/text/text.h"
+#include "slt/runtime/slurm.h"
 #include "slt/video/extractor.h"
 
 extern char** environ;
@@ -101,6 +102,70 @@ int run_shards_in_processes(int argc, char** argv, const slt::ConfigNode& job,
   return failed ? 1 : 0;
 }
 
+// launcher.cluster=slurm: one job array over the shards still unfinished,
+// each task running this program with shard=$SLURM_ARRAY_TASK_ID; the batch
+// script stays next to the logs. With launcher.wait, reports the shards.
+int run_shards_on_slurm(int argc, char** argv, const slt::ConfigNode& job,
+                        const std::vector<slt::video::ManifestItem>& items, int64_t shards) {
+  const std::vector<int64_t> todo = slt::video::unfinished_shards(job, items);
+  if (todo.empty()) {
+    spdlog::info("every one of the {} shards has its feature files already: nothing to submit (overwrite=true "
+                 "recomputes them)",
+                 shards);
+    return 0;
+  }
+  const fs::path output_dir = fs::absolute(job.require<std::string>("output_dir"));
+  const auto log_dir_key = job.get<std::string>("launcher.log_dir");
+  const fs::path log_dir = log_dir_key ? fs::absolute(*log_dir_key) : output_dir / "slurm";
+  const std::string split = job.require<std::string>("split");
+  slt::slurm::JobSpec spec;
+  // The reference module's job name.
+  spec.name = "feature_extractor_" + split + "_" + job.require<std::string>("model_name") + "_" +
+              fs::path(job.require<std::string>("pretrained_model_path")).stem().string();
+  spec.partition = job.require<std::string>("launcher.partition");
+  spec.gpus_per_node = static_cast<int>(job.require<int64_t>("launcher.gpus_per_node"));
+  spec.cpus_per_task = static_cast<int>(job.require<int64_t>("launcher.cpus_per_task"));
+  spec.mem_gb = static_cast<int>(job.require<int64_t>("launcher.mem_gb"));
+  spec.timeout_min = static_cast<int>(job.require<int64_t>("launcher.timeout_min"));
+  spec.array_tasks = todo;
+  spec.array_parallelism = static_cast<int>(job.require<int64_t>("launcher.max_jobarray_jobs"));
+  for (const auto& line : job.at("launcher.setup")->elements()) spec.setup.push_back(line.scalar_text());
+  spec.log_dir = log_dir;
+  spec.working_dir = fs::current_path();
+  std::string command = slt::shell_quote(fs::read_symlink("/proc/self/exe").string());
+  for (int i = 1; i < argc; ++i) command += " " + slt::shell_quote(argv[i]);
+  spec.command = command + " launcher.workers=1 shard=$SLURM_ARRAY_TASK_ID";
+  const fs::path script = log_dir / ("extract_" + split + ".sbatch");
+  const std::string job_id = slt::slurm::submit(spec, script);
+  spdlog::info("submitted SLURM job array {} for {} of {} shards (script {}, logs {}/{}_<shard>.out)", job_id,
+               todo.size(), shards, script.string(), log_dir.string(), job_id);
+  if (!job.require<bool>("launcher.wait")) {
+    spdlog::info("launcher.wait=false: not waiting; `squeue -j {}` shows it, and running this command again submits "
+                 "only the shards still unfinished",
+                 job_id);
+    return 0;
+  }
+  const auto states =
+      slt::slurm::wait_for_job(job_id, std::chrono::seconds(job.require<int64_t>("launcher.poll_seconds")));
+  std::vector<std::string> failed;
+  for (int64_t shard : todo) {
+    auto it = states.find(shard);
+    if (it == states.end() || !slt::slurm::succeeded(it->second))
+      failed.push_back(std::to_string(shard) + " (" + (it == states.end() ? "state unknown" : it->second.state) +
+                       (it != states.end() && !it->second.exit_code.empty() ? ", exit " + it->second.exit_code : "") +
+                       ", log " + (log_dir / (job_id + "_" + std::to_string(shard) + ".out")).string() + ")");
+  }
+  const slt::video::OutputTally after = slt::video::tally_outputs(job, items);
+  spdlog::info("{} of {} feature files present; {} video failures recorded in {}", after.present, after.expected,
+               after.failed_lines, (output_dir / ("failed_" + split + ".tsv")).string());
+  if (!failed.empty()) {
+    spdlog::error("{} of {} shards did not finish: {}; run the same command again to submit only what is missing",
+                  failed.size(), todo.size(), slt::join(failed, "; "));
+    return 1;
+  }
+  return after.present == after.expected ? 0 : 1;
+}
+
 int run(int argc, char** argv) {
   po::options_description options("Options");
   std::vector<std::string> config_dirs, plugin_paths, overrides;
@@ -161,14 +226,13 @@ int run(int argc, char** argv) {
   }
   slt::require_no_missing_keys(job);
   const std::string cluster = job.require<std::string>("launcher.cluster");
-  if (cluster != "local" && !job.get<int64_t>("shard"))
-    throw slt::UserError("launcher.cluster=" + cluster +
-                         ": slt-extract does not submit cluster jobs yet; run launcher.cluster=local here, or run "
-                         "`slt-extract ... shard=$SLURM_ARRAY_TASK_ID` as the command of your own job array");
+  if (cluster != "local" && cluster != "slurm")
+    throw slt::ConfigError("launcher.cluster=" + cluster + ": expected local (this machine) or slurm (a job array)");
   if (!job.get<int64_t>("shard")) {
     const auto items =
         slt::video::read_extraction_manifest(job.require<std::string>("data_dir"), job.require<std::string>("split"));
     const int64_t shards = slt::video::count_shards(job, items.size());
+    if (cluster == "slurm") return run_shards_on_slurm(argc, argv, job, items, shards);
     const std::optional<int64_t> chosen = job.get<int64_t>("launcher.workers");
     const int64_t workers = chosen ? *chosen : default_workers(shards);
     spdlog::info("{} shards of up to {} videos, {} worker process{}{}", shards, job.require<int64_t>("num_items_per_shard"),

@@ -49,7 +49,18 @@ ConfigSchema build_extract_schema() {
   s.add("launcher.cluster", V::String, "slurm", "Cluster to use by stopes launcher, e.g. 'slurm' or 'local'");
   s.add("launcher.partition", V::String, "gpu", "Partition to use in slurm environment");
   s.add("launcher.max_jobarray_jobs", V::Int, 128, "Maximum number of jobs to launch in parallel").at_least(1);
-  // slt additions
+  // slt additions; the SLURM requirements default to the reference module's.
+  s.add("launcher.gpus_per_node", V::Int, 1, "SLURM: GPUs per array task (0 on CPU-only partitions)").between(0, 64);
+  s.add("launcher.cpus_per_task", V::Int, 1, "SLURM: CPUs per array task").between(1, 1024);
+  s.add("launcher.mem_gb", V::Int, 6, "SLURM: memory per array task in GB (0: the partition's default)").between(0, 1 << 20);
+  s.add("launcher.timeout_min", V::Int, 4320, "SLURM: time limit of an array task in minutes").between(1, 1 << 24);
+  s.add("launcher.setup", V::List, ConfigNode::list(),
+        "SLURM: shell lines the batch script runs before slt-extract (module loads, exports)");
+  s.add_optional("launcher.log_dir", V::String, nullptr,
+                 "SLURM: folder for the batch script and the tasks' logs (null: <output_dir>/slurm)");
+  s.add("launcher.wait", V::Bool, true,
+        "SLURM: wait for the job array and report its shards (false: return once it is submitted)");
+  s.add("launcher.poll_seconds", V::Int, 15, "SLURM: seconds between queue checks while waiting").between(1, 3600);
   s.add_optional("launcher.workers", V::Int, nullptr,
                  "Local processes running shards side by side, the cores divided between them (null: one per usable CPU, "
                  "at most one per shard and per 2 GB of available memory; 1 with CUDA)").between(1, 1024);
@@ -298,6 +309,22 @@ OutputTally tally_outputs(const ConfigNode& job, const std::vector<ManifestItem>
   std::ifstream failed(output_dir / ("failed_" + split + ".tsv"));
   for (std::string line; std::getline(failed, line);) ++tally.failed_lines;
   return tally;
+}
+
+std::vector<int64_t> unfinished_shards(const ConfigNode& job, const std::vector<ManifestItem>& items) {
+  const fs::path output_dir = job.require<std::string>("output_dir");
+  const int64_t epochs = job.require<int64_t>("epochs");
+  const auto per_shard = static_cast<size_t>(job.require<int64_t>("num_items_per_shard"));
+  const bool overwrite = job.require<bool>("overwrite");
+  std::vector<int64_t> shards;
+  for (int64_t shard = 0; shard < count_shards(job, items.size()); ++shard) {
+    bool missing = overwrite;
+    for (size_t i = static_cast<size_t>(shard) * per_shard; !missing && i < std::min(items.size(), (shard + 1) * per_shard); ++i)
+      for (int64_t epoch = 0; !missing && epoch < epochs; ++epoch)
+        missing = !fs::exists(feature_file(output_dir, epoch, items[i]));
+    if (missing) shards.push_back(shard);
+  }
+  return shards;
 }
 
 // What turns a video into these features, for slt-translate (a copy of the

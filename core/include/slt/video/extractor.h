@@ -96,4 +96,8 @@ struct OutputTally {
 };
 OutputTally tally_outputs(const ConfigNode& job, const std::vector<ManifestItem>& items);
 
+// The shards with an item whose feature file is missing for some epoch (all
+// shards with overwrite=true): what a cluster submission still has to run.
+std::vector<int64_t> unfinished_shards(const ConfigNode& job, const std::vector<ManifestItem>& items);
+
 }  // namespace slt::video
