@@ -23,6 +23,7 @@
 #include "slt/train/distributed.h"
 #include "slt/train/trainer.h"
 #include "slt/runtime/local_ranks.h"
+#include "slurm_sweep.h"
 #include "slt/version.h"
 #include "slt/video/extractor.h"
 #include "slt/video/ffmpeg.h"
@@ -182,6 +183,17 @@ int run(int argc, char** argv) {
   for (const auto& run : runs) slt::require_no_missing_keys(run.job_config());
   require_distinct_output_dirs(runs);
 
+  // The reference's run=*gpu presets: the sweep goes to SLURM, a task per point.
+  if (slt::wants_slurm_submission(runs)) {
+    std::vector<std::string> base;
+    for (const char* option : {"config", "config-name", "log-level"})
+      if (vm.count(option) && !vm[option].defaulted()) base.push_back(std::string("--") + option + "=" + vm[option].as<std::string>());
+    for (const auto& dir : config_dirs) base.push_back("--config-dir=" + fs::absolute(dir).string());
+    for (const auto& dir : plugin_paths) base.push_back("--plugin-path=" + fs::absolute(dir).string());
+    // hydra.* overrides shape the submission, not the run; the task overrides come per point.
+    return slt::submit_sweep_to_slurm(runs, base);
+  }
+
   // dist.world_size=N (or --nproc N) without a torchrun or SLURM environment:
   // this process starts the N ranks and waits for them.
   int processes = vm.count("nproc") ? vm["nproc"].as<int>() : 1;
@@ -210,6 +222,7 @@ int run(int argc, char** argv) {
     try {
       auto outcome = slt::run_translation(job, runs[i].task_overrides);
       if (outcome.status == slt::RunOutcome::Status::Interrupted) {
+        if (outcome.stop_signal == SIGUSR1 && slt::requeue_after_timeout_signal()) return 128 + SIGUSR1;
         spdlog::warn("stopped by a signal; run the same command again to resume from {}", outcome.output_dir.string());
         return 128 + outcome.stop_signal;  // the shell's convention for "stopped by signal N"
       }

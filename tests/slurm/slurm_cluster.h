@@ -104,7 +104,8 @@ class Cluster {
     conf << "ClusterName=slttest\n"
          << "SlurmctldHost=" << node << "(127.0.0.1)\n"
          << "SlurmctldPort=" << free_port() << "\nSlurmdPort=" << free_port() << "\n"
-         << "AuthType=auth/munge\nAuthInfo=socket=" << d << "/munge.sock\nCredType=cred/munge\n"
+         // cred_expire also delays a requeued job's restart (120 s by default).
+         << "AuthType=auth/munge\nAuthInfo=socket=" << d << "/munge.sock,cred_expire=5\nCredType=cred/munge\n"
          << "SlurmUser=root\nSlurmdUser=root\n"
          << "StateSaveLocation=" << d << "/state\nSlurmdSpoolDir=" << d << "/spool\n"
          << "SlurmctldPidFile=" << d << "/slurmctld.pid\nSlurmdPidFile=" << d << "/slurmd.pid\n"

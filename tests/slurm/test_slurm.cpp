@@ -7,10 +7,14 @@
 #include <fstream>
 #include <regex>
 
+#include "../engine/engine_support.h"
 #include "slt/io/tensor_io.h"
 #include "slurm_cluster.h"
 
 namespace fs = std::filesystem;
+using engine_test::check_same_weights;
+using engine_test::spawn;
+using engine_test::ToyData;
 using slt_test::run_command;
 using slt_test::TempDir;
 
@@ -25,6 +29,23 @@ std::vector<fs::path> feature_files(const fs::path& dir) {
       if (entry.path().extension() == ".pt") files.push_back(entry.path());
   std::sort(files.begin(), files.end());
   return files;
+}
+
+// The reference's run=1gpu preset, shrunk to the test node: no GPU, no memory request.
+std::string on_test_cluster(const slurm_test::Cluster& cluster, const fs::path& sweep_dir) {
+  return "run=1gpu hydra.launcher.gpus_per_node=0 hydra.launcher.mem_gb=0 hydra.launcher.cpus_per_task=1"
+         " hydra.launcher.partition=" + cluster.partition() + " hydra.sweep.dir=" + sweep_dir.string() +
+         " ++hydra.launcher.poll_seconds=1 'common.output_dir=${hydra:sweep.dir}/seed${common.seed}' ";
+}
+
+// Waits until `path` exists (or `seconds` pass).
+bool appears(const fs::path& path, double seconds) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (fs::exists(path)) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
 }
 
 }  // namespace
@@ -83,4 +104,67 @@ TEST_CASE("slt-extract launcher.cluster=slurm runs the shards as a job array and
   auto third = run_command(command);
   REQUIRE(third.exit_code == 0);
   CHECK_THAT(third.output, Catch::Contains("nothing to submit"));
+}
+
+TEST_CASE("slt-run --multirun run=1gpu submits the sweep as a job array and finds every run's results", "[slurm]") {
+  slurm_test::Cluster cluster;
+  if (!cluster.unavailable().empty()) {
+    WARN("SLURM test skipped: " << cluster.unavailable());
+    return;
+  }
+  ToyData toy;
+  const fs::path sweep = toy.dir.path() / "sweep";
+  auto r = run_command(toy.tarres("") + "optim.epochs=2 " + on_test_cluster(cluster, sweep) + "--multirun common.seed=1,2");
+  if (r.exit_code != 0) FAIL(r.output << cluster.logs());
+  CHECK_THAT(r.output, Catch::Contains("submitted SLURM job array") && Catch::Contains("2 COMPLETED"));
+  for (const char* seed : {"seed1", "seed2"}) {
+    INFO(seed);
+    CHECK(fs::exists(sweep / seed / "test_results.json"));
+    CHECK(fs::exists(sweep / seed / "logs" / "train.log"));
+  }
+  CHECK_THAT(r.output, Catch::Contains("run 1/2 (common.seed=1): COMPLETED, test BLEU-4"));
+  const std::string script = slt_test::read_text(sweep / "submitit" / "sweep.sbatch");
+  CHECK_THAT(script, Catch::Contains("#SBATCH --array=0-1%128"));
+  CHECK_THAT(script, Catch::Contains("#SBATCH --signal=USR1@120"));
+  CHECK_THAT(script, Catch::Contains("export MASTER_ADDR=$(hostname -s)"));  // the preset's setup lines
+  CHECK_THAT(script, Catch::Contains("srun "));
+}
+
+TEST_CASE("a sweep run requeued by SLURM, then warned of its time limit, finishes as an uninterrupted run", "[slurm]") {
+  slurm_test::Cluster cluster;
+  if (!cluster.unavailable().empty()) {
+    WARN("SLURM test skipped: " << cluster.unavailable());
+    return;
+  }
+  ToyData toy;
+  const std::string training = toy.tarres("") + "optim.epochs=40 common.eval_steps=null ";
+  const fs::path reference = toy.dir.path() / "reference";
+  REQUIRE(run_command(training + "common.seed=1 common.output_dir=" + reference.string()).exit_code == 0);
+
+  const fs::path sweep = toy.dir.path() / "sweep", log = toy.dir.path() / "sweep.log";
+  pid_t submitter = spawn(training + on_test_cluster(cluster, sweep) + "--multirun common.seed=1", log);
+  const fs::path run = sweep / "seed1";
+  REQUIRE(appears(run / "checkpoint-00003.pth", 120));
+  std::smatch job;
+  const std::string submitted = slt_test::read_text(log);
+  REQUIRE(std::regex_search(submitted, job, std::regex(R"(submitted SLURM job array (\d+))")));
+  const std::string task = std::string(job[1]) + "_0";
+  // 1. Requeued from outside (as preemption does): SIGTERM, a checkpoint, back in the queue.
+  REQUIRE(run_command("scontrol requeue " + task).exit_code == 0);
+  const fs::path task_log = sweep / "submitit" / (task + ".out");
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (slt_test::read_text(task_log).find("resuming from") == std::string::npos && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // 2. SLURM's warning before the time limit (--signal=USR1@120): a checkpoint, and the run requeues itself.
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  REQUIRE(run_command("scancel --signal=USR1 " + task).exit_code == 0);
+  const int status = engine_test::wait_for(submitter);
+  const std::string task_output = slt_test::read_text(task_log);
+  INFO(slt_test::read_text(log) << task_output);
+  REQUIRE(status == 0);
+  CHECK_THAT(task_output, Catch::Contains("Terminated received: saving a checkpoint"));
+  CHECK_THAT(task_output, Catch::Contains("User defined signal 1 received: saving a checkpoint"));
+  CHECK_THAT(task_output, Catch::Contains("requeueing SLURM job"));
+  check_same_weights(reference / "checkpoint-00039.pth", run / "checkpoint-00039.pth");
+  CHECK(slt_test::read_text(reference / "test_outputs.tsv") == slt_test::read_text(run / "test_outputs.tsv"));
 }

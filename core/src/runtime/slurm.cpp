@@ -92,7 +92,7 @@ std::string batch_script(const JobSpec& spec) {
   const bool many_tasks = spec.nodes * spec.tasks_per_node > 1;
   // srun starts one task per GPU (tasks_per_node) on every node; a single
   // task runs in the batch shell itself, which receives --signal's B: signal.
-  if (many_tasks) s << "srun --unbuffered --kill-on-bad-exit=1 " << spec.command << "\n";
+  if (many_tasks || spec.always_srun) s << "srun --unbuffered --kill-on-bad-exit=1 " << spec.command << "\n";
   else s << spec.command << "\n";
   return s.str();
 }
@@ -106,7 +106,7 @@ std::string submit(const JobSpec& spec, const fs::path& script) {
   Output out = run_tool({"sbatch", "--parsable", script.string()});
   std::smatch id;
   const std::string first = out.text.substr(0, out.text.find('\n'));
-  if (out.status == 127 || out.text.find("not found") != std::string::npos && out.status != 0)
+  if (out.status == 127)
     throw UserError("sbatch is not available here: SLURM's client tools must be on the PATH to submit (" +
                     trim(out.text) + ")");
   if (out.status != 0 || !std::regex_match(first, id, std::regex(R"((\d+)(;.*)?)")))

@@ -24,21 +24,24 @@ void catch_stop_signals() {
   sigemptyset(&action.sa_mask);
   sigaction(SIGINT, &action, nullptr);
   sigaction(SIGTERM, &action, nullptr);
+  sigaction(SIGUSR1, &action, nullptr);  // SLURM's warning before the time limit (--signal=USR1@N)
 }
 
 struct StopSignals::Saved {
-  struct sigaction interrupt {}, terminate {};
+  struct sigaction interrupt {}, terminate {}, user1 {};
 };
 
 StopSignals::StopSignals() : saved_(std::make_unique<Saved>()) {
   sigaction(SIGINT, nullptr, &saved_->interrupt);
   sigaction(SIGTERM, nullptr, &saved_->terminate);
+  sigaction(SIGUSR1, nullptr, &saved_->user1);
   catch_stop_signals();
 }
 
 StopSignals::~StopSignals() {
   sigaction(SIGINT, &saved_->interrupt, nullptr);
   sigaction(SIGTERM, &saved_->terminate, nullptr);
+  sigaction(SIGUSR1, &saved_->user1, nullptr);
 }
 
 int StopSignals::pending() { return g_stop_signal; }

@@ -32,6 +32,7 @@ struct JobSpec {
   std::filesystem::path log_dir;         // %A_%a.out (arrays) or %j.out
   std::filesystem::path working_dir;     // --chdir
   std::string command;                   // the shell command, run by each task (through srun when tasks > 1)
+  bool always_srun = false;              // srun even for one task: job steps receive --signal's signal
 };
 
 /// The batch script for `spec`.

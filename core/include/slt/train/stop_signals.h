@@ -1,7 +1,7 @@
 #pragma once
-// SIGINT/SIGTERM as a request to stop cleanly: the training loop finishes its
-// optimizer step, saves a checkpoint and returns. A second SIGINT kills the
-// process the usual way.
+// SIGINT/SIGTERM (and SIGUSR1, SLURM's warning before a time limit) as a
+// request to stop cleanly: the training loop finishes its optimizer step,
+// saves a checkpoint and returns. A second SIGINT kills the process the usual way.
 #include <memory>
 
 namespace slt {
