@@ -113,7 +113,8 @@ int submit_sweep_to_slurm(const std::vector<ComposedRun>& runs, const std::vecto
   spdlog::info("submitted SLURM job array {}: {} run{} ({} node{} x {} task{} each; script {}, logs {}/{}_<run>.out)",
                job_id, runs.size(), runs.size() == 1 ? "" : "s", spec.nodes, spec.nodes == 1 ? "" : "s",
                spec.tasks_per_node, spec.tasks_per_node == 1 ? "" : "s", script.string(), spec.log_dir.string(), job_id);
-  if (launcher_int(launcher, "wait", 1) == 0) {
+  const ConfigNode* wait = launcher.find("wait");
+  if (wait && !wait->is_null() && !wait->as_bool("hydra.launcher.wait")) {
     spdlog::info("hydra.launcher.wait=false: not waiting (`squeue -j {}` shows the runs)", job_id);
     return 0;
   }
