@@ -76,7 +76,7 @@ done
 
 stage "6/6 report with learning curves"
 "$bin/slt-report" "$out/run" --output-dir "$out" >/dev/null
-sed -n '/^|/p' "$out/report.md" | head -n 3
+awk '/^\|/ && shown++ < 3' "$out/report.md"
 
 bleu4=$(grep -o '"bleu4": *[0-9.]*' "$out/run/test_results.json" | grep -o '[0-9.]*$')
 echo

@@ -24,8 +24,10 @@ last=$(tail -n 1 "$log")
 [[ "$last" == *"test BLEU-4"* ]] || fail "the last line does not state the test BLEU-4: $last"
 
 bleu4=$(grep -o '"bleu4": *[0-9.]*' "$work/run/test_results.json" | grep -o '[0-9.]*$')
-caption=$(cut -f3 "$work/synthsign/manifests/train.tsv" | sort | uniq -c | sort -k1,1nr -k2 | head -n 1 |
-          sed 's/^ *[0-9]* //')
+# awk reads to the end: with `head -n 1` sort could be killed by SIGPIPE, which
+# pipefail turned into a silent exit of this script (the rare demo_small failure).
+caption=$(cut -f3 "$work/synthsign/manifests/train.tsv" | sort | uniq -c | sort -k1,1nr -k2 |
+          awk 'NR == 1 { sub(/^ *[0-9]+ /, ""); print }')
 cut -f3 "$work/synthsign/manifests/test.tsv" >"$work/refs.txt"
 while IFS= read -r _; do printf '%s\n' "$caption"; done <"$work/refs.txt" >"$work/baseline.txt"
 baseline=$("$build_dir/bin/slt-score" --hyps "$work/baseline.txt" --refs "$work/refs.txt" --json |

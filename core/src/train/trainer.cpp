@@ -101,6 +101,10 @@ class Engine {
     // A model missing from the Hugging Face cache is the commonest first-run mistake: say so first.
     resolve_model_folder(job_.require<std::string>("model.name_or_path"));
     device_ = run_device(job_);
+    if (group_ && device_.is_cuda() && !device_.has_index()) {  // one GPU per local rank, as the reference
+      device_ = at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(group_->setup().local_rank % std::max<size_t>(1, at::getNumGPUs())));
+      spdlog::info("rank {} trains on {}", rank_, device_.str());
+    }
     precision_ = run_precision(job_, device_);
     bundle_ = create_model_and_tokenizer(job_, {}, device_.str());
     module().to(device_);
