@@ -215,6 +215,14 @@ int run(int argc, char** argv) {
     launch.grace = std::chrono::seconds(timeout.value_or(1800) + 30);
     return slt::run_local_ranks(std::vector<std::string>(argv + 1, argv + argc), launch);
   }
+  // A data-parallel process joins its process group once: the runs of a sweep
+  // share it, and it is closed here, before the process's static destructors run.
+  std::shared_ptr<slt::ProcessGroup> group;
+  if (const auto setup = slt::distributed_setup(runs.front().job_config()); setup.enabled())
+  {
+    group = slt::ProcessGroup::connect(setup);
+    if (group->rank() != 0 && spdlog::get_level() < spdlog::level::warn) spdlog::set_level(spdlog::level::warn);
+  }
   int failed = 0;
   for (size_t i = 0; i < runs.size(); ++i) {
     slt::ConfigNode job = runs[i].job_config();

@@ -217,3 +217,14 @@ TEST_CASE("2 ranks stopped by SIGTERM resume bit-identical, dropout streams incl
     CHECK(read_file(reference / file) == read_file(resumed / file));
   }
 }
+
+TEST_CASE("a sweep of 2-rank runs shares one process group across its runs", "[engine][distributed]") {
+  SameLengthData toy;
+  const fs::path sweep = toy.dir.path() / "sweep";
+  // Quoted: the shell must leave ${common.seed} to slt-run.
+  auto r = run_command(toy.tarres("'" + (sweep / "seed${common.seed}").string() + "'") + "optim.epochs=1 optim.train_batch_size=4 --nproc 2 "
+                       "--multirun common.seed=1,2,3");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  for (const char* seed : {"seed1", "seed2", "seed3"}) CHECK(fs::exists(sweep / seed / "test_results.json"));
+}

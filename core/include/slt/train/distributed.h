@@ -53,8 +53,10 @@ class DistributedError : public Error {
   using Error::Error;
 };
 
-/// The ranks of this job, connected once per process (a sweep's runs share
-/// it). Every call is collective: all ranks make the same calls in the same
+/// The ranks of this job. connect() returns the group already connected while
+/// one is held (a sweep's runs share it; slt-run holds it for the whole
+/// command, since a new rendezvous on the same port could meet the old one).
+/// Every call is collective: all ranks make the same calls in the same
 /// order. A failure throws DistributedError naming the rank at fault.
 ///
 ///   auto group = ProcessGroup::connect(distributed_setup(job));
