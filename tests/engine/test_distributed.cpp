@@ -165,7 +165,7 @@ TEST_CASE("a killed rank stops the other within dist.timeout, naming the lost ra
     REQUIRE(status);
     CHECK(*status == 128 + SIGKILL);  // the first failure's status
     CHECK_THAT(output, Catch::Contains("rank 0: rank 1 is gone"));
-    CHECK_THAT(output, Catch::Contains("rank 1 failed first (killed by Killed)"));
+    CHECK_THAT(output, Catch::Contains("rank 1 failed first (killed by signal 9 (Killed))"));
   }
 
   SECTION("rank 0 killed, ranks started by hand with a file store: rank 1 says so and exits non-zero") {
