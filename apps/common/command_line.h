@@ -30,14 +30,6 @@ inline boost::program_options::variables_map parse_command_line(
   return vm;
 }
 
-// `arg` as a POSIX shell would need it quoted (for recording a command line).
-inline std::string shell_quote(const std::string& arg) {
-  if (!arg.empty() && arg.find_first_of(" \t\n'\"\\$`*?[]{}()<>|&;#~!") == std::string::npos) return arg;
-  std::string out = "'";
-  for (char c : arg) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
 #ifdef SLT_SOURCE_CONFIG_DIR
 // Where configs are looked up by name: --config-dir folders, SLT_CONFIG_PATH,
 // then the configs shipped with slt (installed, else the source tree's).

@@ -8,7 +8,6 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "command_line.h"
 #include "slt/errors.h"
 #include "slt/runtime/slurm.h"
 #include "slt/text/text.h"
@@ -170,14 +169,11 @@ bool requeue_after_timeout_signal() {
                  "submit the same command again to resume", job, restarts, limit);
     return false;
   }
-  const std::string command = std::string("scontrol requeue ") + job + " 2>&1";
   spdlog::info("requeueing SLURM job {} (restart {} of at most {}): it resumes from the checkpoint just saved", job,
                restarts + 1, limit);
-  if (std::system(command.c_str()) != 0) {
-    spdlog::error("`{}` failed: submit the same command again to resume", command);
-    return false;
-  }
-  return true;
+  if (slurm::requeue(job)) return true;
+  spdlog::error("submit the same command again to resume");
+  return false;
 }
 
 }  // namespace slt

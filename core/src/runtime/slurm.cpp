@@ -19,12 +19,6 @@ namespace slt::slurm {
 
 namespace {
 
-std::string quote(const std::string& text) {
-  std::string quoted = "'";
-  for (char c : text) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return quoted + "'";
-}
-
 struct Output {
   int status = -1;
   std::string text;
@@ -33,7 +27,7 @@ struct Output {
 // Runs a SLURM client with its output (stdout and stderr) captured.
 Output run_tool(const std::vector<std::string>& argv) {
   std::string line;
-  for (const auto& a : argv) line += quote(a) + " ";
+  for (const auto& a : argv) line += shell_quote(a) + " ";
   FILE* pipe = ::popen((line + "2>&1").c_str(), "r");
   if (!pipe) throw Error("cannot run " + argv.front());
   Output out;
@@ -81,7 +75,7 @@ std::string batch_script(const JobSpec& spec) {
   }
   if (!spec.signal.empty()) s << "#SBATCH --signal=" << spec.signal << "\n";
   if (spec.requeue) s << "#SBATCH --requeue\n";
-  if (!spec.comment.empty()) s << "#SBATCH --comment=" << quote(spec.comment) << "\n";
+  if (!spec.comment.empty()) s << "#SBATCH --comment=" << shell_quote(spec.comment) << "\n";
   for (const auto& option : spec.extra_options) s << "#SBATCH " << option << "\n";
   s << "#SBATCH --output=" << log << "\n"
     << "#SBATCH --error=" << log << "\n"
@@ -138,6 +132,12 @@ std::map<int64_t, TaskState> job_states(const std::string& job_id) {
     states[has_task ? std::stoll(task[1]) : -1] = {state[1], exit.empty() ? "" : std::string(exit[1])};
   }
   return states;
+}
+
+bool requeue(const std::string& job_id) {
+  Output out = run_tool({"scontrol", "requeue", job_id});
+  if (out.status != 0) spdlog::error("scontrol requeue {} failed: {}", job_id, trim(out.text));
+  return out.status == 0;
 }
 
 std::map<int64_t, TaskState> wait_for_job(const std::string& job_id, std::chrono::seconds poll) {

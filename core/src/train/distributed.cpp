@@ -236,9 +236,10 @@ struct ProcessGroup::State {
     }
     if (!lost.empty())
       return (lost.size() == 1 ? "rank " : "ranks ") + join(lost, ", ") +
-             (lost.size() == 1 ? " is" : " are") + " gone (no sign of life for " +
-             std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(kBeat * 5).count() / 1000.0).substr(0, 3) +
-             " s: killed, crashed or stopped)" + failures;
+             (lost.size() == 1 ? " is" : " are") +
+             fmt::format(" gone (no sign of life for {:.1f} s: killed, crashed or stopped)",
+                         std::chrono::duration<double>(kBeat * 5).count()) +
+             failures;
     if (!behind.empty())
       return (behind.size() == 1 ? "rank " : "ranks ") + join(behind, ", ") +
              " did not reach this collective within dist.timeout (busy or hung in its own work)" + failures;

@@ -58,11 +58,8 @@ class Engine {
     } else {
       output_dir_ = job.require<std::string>("common.output_dir");
     }
-    // Rank 0 alone writes the run folder; the others say only what goes wrong.
-    if (rank_ != 0) {
-      if (spdlog::get_level() < spdlog::level::warn) spdlog::set_level(spdlog::level::warn);
-      return;
-    }
+    // Rank 0 alone writes the run folder (slt-run leaves the other ranks' logs at warnings).
+    if (rank_ != 0) return;
     lock_ = std::make_unique<FolderLock>(output_dir_, eval_only_ ? "evaluating" : "training");
     log_file_ = std::make_unique<LogFile>(output_dir_ / "logs" / (eval_only_ ? "eval.log" : "train.log"));
     spdlog::default_logger()->flush_on(spdlog::level::info);

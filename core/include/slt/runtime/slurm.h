@@ -56,6 +56,10 @@ std::map<int64_t, TaskState> job_states(const std::string& job_id);
 /// of the state counts; returns the final states.
 std::map<int64_t, TaskState> wait_for_job(const std::string& job_id, std::chrono::seconds poll);
 
+/// Puts a running job back in the queue (`scontrol requeue`); false, with
+/// scontrol's message logged, when SLURM refuses.
+bool requeue(const std::string& job_id);
+
 /// True for the states of a task that ended well.
 inline bool succeeded(const TaskState& state) { return state.state == "COMPLETED"; }
 

@@ -17,6 +17,9 @@ std::string join(const std::vector<std::string>& items, std::string_view sep = "
 
 std::vector<std::string> split(std::string_view text, char sep);
 
+// `arg` as a POSIX shell needs it quoted (command lines recorded or written to scripts).
+std::string shell_quote(const std::string& arg);
+
 // Without leading and trailing spaces, tabs and line ends (Python's strip() for ASCII text).
 std::string trim(std::string_view text);
 
