@@ -229,3 +229,15 @@ TEST_CASE("a sweep of 2-rank runs shares one process group across its runs", "[e
   REQUIRE(r.exit_code == 0);
   for (const char* seed : {"seed1", "seed2", "seed3"}) CHECK(fs::exists(sweep / seed / "test_results.json"));
 }
+
+TEST_CASE("a file store in a folder that does not exist is refused at once, naming it", "[engine][distributed][bad-input]") {
+  ToyData toy;
+  const fs::path missing = toy.dir.path() / "no-such-folder" / "store";
+  auto started = std::chrono::steady_clock::now();
+  auto r = run_command("RANK=0 WORLD_SIZE=2 " + toy.tarres(toy.dir.path() / "run") + "optim.epochs=1 dist.dist_url=file://" +
+                       missing.string());
+  INFO(r.output);
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Catch::Contains("dist.dist_url=file://" + missing.string()) && Catch::Contains("does not exist"));
+  CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(60));  // c10d alone retries for 5 minutes
+}

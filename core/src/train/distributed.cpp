@@ -14,6 +14,7 @@
 #include <torch/nn/module.h>
 
 #include <atomic>
+#include <filesystem>
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
@@ -147,7 +148,17 @@ StoreAddress parse_init_method(const std::string& url) {
 
 c10::intrusive_ptr<c10d::Store> open_store(const StoreAddress& address, const DistributedSetup& setup, bool server,
                                            std::chrono::milliseconds timeout) {
-  if (!address.file.empty()) return c10::make_intrusive<c10d::FileStore>(address.file, setup.world_size);
+  if (!address.file.empty()) {
+    // c10d's FileStore retries opening for 5 minutes, whatever dist.timeout says.
+    const std::filesystem::path folder = std::filesystem::path(address.file).parent_path();
+    std::error_code ec;
+    if (!std::filesystem::is_directory(folder.empty() ? "." : folder, ec))
+      throw UserError("dist.dist_url=file://" + address.file + ": the folder " + folder.string() +
+                      " does not exist (the store must be on a file system every rank sees)");
+    auto store = c10::make_intrusive<c10d::FileStore>(address.file, setup.world_size);
+    store->setTimeout(timeout);
+    return store;
+  }
   c10d::TCPStoreOptions options;
   options.port = address.port;
   options.isServer = server;
