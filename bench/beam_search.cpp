@@ -38,6 +38,7 @@ class TimedModel : public slt::Seq2SeqModel {
     return out;
   }
   slt::SpecialTokens special_tokens() const override { return inner_->special_tokens(); }
+  bool shares_encoder_rows() const override { return inner_->shares_encoder_rows(); }
   double model_seconds = 0;
   int64_t steps = 0;
 

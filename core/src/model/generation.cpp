@@ -109,8 +109,10 @@ struct Finished {
 GenerationOutput beam_search(Seq2SeqModel& model, const at::Tensor& encoded_in, const at::Tensor& mask_in,
                              const GenerationConfig& config, const SpecialTokens& special) {
   const int64_t batch = encoded_in.size(0), beams = config.num_beams;
-  auto encoded = encoded_in.repeat_interleave(beams, 0);
-  auto mask = mask_in.repeat_interleave(beams, 0);
+  // One encoder row per input when the model lets its beams share it.
+  const bool shared = model.shares_encoder_rows();
+  auto encoded = shared ? encoded_in : encoded_in.repeat_interleave(beams, 0);
+  auto mask = shared ? mask_in : mask_in.repeat_interleave(beams, 0);
   auto long_options = at::TensorOptions().dtype(at::kLong).device(encoded.device());
   auto sequences = at::full({batch * beams, 1}, special.decoder_start, long_options);
   // Only the first beam of each input is live at the start.
@@ -264,8 +266,10 @@ std::vector<std::vector<FairseqHypothesis>> generate_fairseq(Seq2SeqModel& model
   const int64_t src_len = features.size(1);
   const int64_t max_len = std::min<int64_t>(static_cast<int64_t>(config.max_len_a * src_len + config.max_len_b),
                                             config.max_decoder_positions - 1);
-  auto encoded = model.encode(features, attention_mask).repeat_interleave(beam, 0);
-  auto mask = attention_mask.repeat_interleave(beam, 0);
+  const bool shared = model.shares_encoder_rows();
+  auto encoded = model.encode(features, attention_mask);
+  if (!shared) encoded = encoded.repeat_interleave(beam, 0);
+  auto mask = shared ? attention_mask : attention_mask.repeat_interleave(beam, 0);
   auto device = encoded.device();
   // Rows are (sentence, beam); finished sentences keep decoding but are ignored,
   // which leaves the others' results unchanged (each row depends on itself only).

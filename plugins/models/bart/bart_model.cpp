@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "slt/errors.h"
+#include "slt/model/decoding_kernels.h"
 
 namespace slt::bart {
 
@@ -54,11 +55,6 @@ torch::Tensor mask_bias(const torch::Tensor& mask) {
 torch::nn::LayerNorm layer_norm(int64_t d) { return torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}).eps(1e-5)); }
 
 }  // namespace
-
-void BartCache::reorder(const torch::Tensor& indices) {
-  for (auto* list : {&self_k, &self_v, &cross_k, &cross_v})
-    for (auto& t : *list) t = t.index_select(0, indices);
-}
 
 SignBart::SignBart(BartConfig config) : torch::nn::Module("SignBartForConditionalGeneration"), config_(std::move(config)) {
   const BartConfig& c = config_;
@@ -133,7 +129,7 @@ torch::Tensor SignBart::embed_decoder(const torch::Tensor& ids, int64_t past) {
 
 torch::Tensor SignBart::logits(torch::Tensor hidden) {
   if (decoder_final) hidden = decoder_final->forward(hidden);
-  return (lm_head ? lm_head->forward(hidden) : torch::linear(hidden, shared->weight)) + final_logits_bias;
+  return (lm_head ? slt::linear(*lm_head, hidden) : slt::linear(hidden, shared->weight, {})) + final_logits_bias;
 }
 
 torch::Tensor SignBart::decode(const torch::Tensor& decoder_input_ids, const torch::Tensor& encoder_hidden,
@@ -152,27 +148,20 @@ torch::Tensor SignBart::decode(const torch::Tensor& decoder_input_ids, const tor
 }
 
 torch::Tensor SignBart::decode_step(const torch::Tensor& tokens, const torch::Tensor& encoder_hidden,
-                                    const torch::Tensor& encoder_mask, BartCache& cache) {
-  if (cache.cross_k.empty()) {
+                                    const torch::Tensor& encoder_mask, Cache& cache) {
+  if (cache.cross_keys.empty()) {
     for (auto& layer : decoder_layers) {
       auto& ea = *layer->encoder_attn;
-      cache.cross_k.push_back(ea.shape(ea.k_proj->forward(encoder_hidden)));
-      cache.cross_v.push_back(ea.shape(ea.v_proj->forward(encoder_hidden)));
-      cache.self_k.emplace_back();
-      cache.self_v.emplace_back();
+      cache.cross_keys.push_back(ea.shape(slt::linear(*ea.k_proj, encoder_hidden)));
+      cache.cross_values.push_back(ea.shape(slt::linear(*ea.v_proj, encoder_hidden)));
     }
   }
-  auto hidden = embed_decoder(tokens.unsqueeze(1), cache.length);
-  auto zero_bias = torch::zeros({1, 1, 1, 1}, hidden.options());
+  auto hidden = embed_decoder(tokens.unsqueeze(1), cache.self.length());
   auto cross_bias = mask_bias(encoder_mask);
-  for (size_t i = 0; i < decoder_layers.size(); ++i) {
-    auto [k, v] = decoder_layers[i]->self_keys_values(hidden);
-    cache.self_k[i] = cache.self_k[i].defined() ? torch::cat({cache.self_k[i], k}, 2) : k;
-    cache.self_v[i] = cache.self_v[i].defined() ? torch::cat({cache.self_v[i], v}, 2) : v;
-    hidden = decoder_layers[i]->forward(hidden, cache.self_k[i], cache.self_v[i], zero_bias, cache.cross_k[i],
-                                        cache.cross_v[i], cross_bias);
-  }
-  ++cache.length;
+  for (size_t i = 0; i < decoder_layers.size(); ++i)
+    hidden = decoder_layers[i]->forward_step(hidden, cache.self, static_cast<int64_t>(i), cache.cross_keys[i],
+                                             cache.cross_values[i], cross_bias);
+  cache.self.advance();
   return logits(hidden).squeeze(1);
 }
 

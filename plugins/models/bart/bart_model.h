@@ -23,16 +23,10 @@ struct BartConfig {
   static BartConfig from_json(const nlohmann::json& j);
 };
 
-struct BartCache : DecoderCache {
-  std::vector<torch::Tensor> self_k, self_v, cross_k, cross_v;
-  int64_t length = 0;
-  void reorder(const torch::Tensor& indices) override;
-};
-
 class SignBart : public torch::nn::Module {
  public:
   using Config = BartConfig;
-  using Cache = BartCache;
+  using Cache = TransformerDecoderCache;
   explicit SignBart(BartConfig config);
   SpecialTokens special_tokens() const;
   const BartConfig& config() const { return config_; }
@@ -40,7 +34,7 @@ class SignBart : public torch::nn::Module {
   torch::Tensor decode(const torch::Tensor& decoder_input_ids, const torch::Tensor& encoder_hidden,
                        const torch::Tensor& encoder_mask);
   torch::Tensor decode_step(const torch::Tensor& tokens, const torch::Tensor& encoder_hidden,
-                            const torch::Tensor& encoder_mask, BartCache& cache);
+                            const torch::Tensor& encoder_mask, Cache& cache);
   void reinit_weights();
 
  private:

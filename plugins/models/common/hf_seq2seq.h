@@ -94,6 +94,7 @@ class HfSeq2Seq : public Seq2SeqModel {
   }
 
   SpecialTokens special_tokens() const override { return net_->special_tokens(); }
+  bool shares_encoder_rows() const override { return true; }
 
   // generate() with the folder's generation_config.json / config.json defaults.
   std::unique_ptr<SearchStrategy> make_search(const SearchOptions& options) const override {

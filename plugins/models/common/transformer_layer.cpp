@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "slt/model/decoding_kernels.h"
+
 namespace slt::models {
 
 torch::Tensor activation(const torch::Tensor& x, const std::string& name) {
@@ -27,13 +29,13 @@ torch::Tensor MultiheadAttentionImpl::shape(const torch::Tensor& x) const {
 
 torch::Tensor MultiheadAttentionImpl::attend(const torch::Tensor& query, const torch::Tensor& keys,
                                              const torch::Tensor& values, const torch::Tensor& bias) {
-  auto q = shape(q_proj->forward(query) * std::pow(static_cast<double>(head_dim), -0.5));
+  auto q = shape(slt::linear(*q_proj, query) * std::pow(static_cast<double>(head_dim), -0.5));
   auto scores = torch::matmul(q, keys.transpose(2, 3));
   if (bias.defined()) scores = scores + bias;
   auto weights = torch::softmax(scores.to(torch::kFloat), -1).to(scores.scalar_type());
   weights = torch::dropout(weights, dropout, is_training());
   auto out = torch::matmul(weights, values).transpose(1, 2).contiguous();
-  return out_proj->forward(out.view({out.size(0), -1, heads * head_dim}));
+  return slt::linear(*out_proj, out.view({out.size(0), -1, heads * head_dim}));
 }
 
 TransformerLayerImpl::TransformerLayerImpl(const LayerOptions& o, bool is_decoder) : options(o) {
@@ -49,34 +51,51 @@ TransformerLayerImpl::TransformerLayerImpl(const LayerOptions& o, bool is_decode
   final_layer_norm = register_module("final_layer_norm", norm());
 }
 
-std::pair<torch::Tensor, torch::Tensor> TransformerLayerImpl::self_keys_values(const torch::Tensor& x) {
-  auto h = options.normalize_before ? self_attn_layer_norm->forward(x) : x;
-  return {self_attn->shape(self_attn->k_proj->forward(h)), self_attn->shape(self_attn->v_proj->forward(h))};
+torch::Tensor TransformerLayerImpl::sublayer(const torch::Tensor& x, torch::nn::LayerNorm& norm,
+                                             const std::function<torch::Tensor(const torch::Tensor&)>& body) {
+  const bool pre = options.normalize_before;
+  auto h = x + torch::dropout(body(pre ? norm->forward(x) : x), options.dropout, is_training());
+  return pre ? h : norm->forward(h);
+}
+
+torch::Tensor TransformerLayerImpl::cross_and_feed_forward(torch::Tensor x, const torch::Tensor& cross_k,
+                                                           const torch::Tensor& cross_v, const torch::Tensor& cross_bias) {
+  if (encoder_attn)
+    x = sublayer(x, encoder_attn_layer_norm,
+                 [&](const torch::Tensor& h) { return encoder_attn->attend(h, cross_k, cross_v, cross_bias); });
+  return sublayer(x, final_layer_norm, [&](const torch::Tensor& h) {
+    auto a = torch::dropout(activation(slt::linear(*fc1, h), options.activation), options.activation_dropout,
+                            is_training());
+    return slt::linear(*fc2, a);
+  });
 }
 
 torch::Tensor TransformerLayerImpl::forward(torch::Tensor x, const torch::Tensor& self_k, const torch::Tensor& self_v,
                                             const torch::Tensor& self_bias, const torch::Tensor& cross_k,
                                             const torch::Tensor& cross_v, const torch::Tensor& cross_bias) {
-  const bool pre = options.normalize_before, train = is_training();
-  auto sublayer = [&](torch::nn::LayerNorm& norm, const std::function<torch::Tensor(const torch::Tensor&)>& body) {
-    auto residual = x;
-    auto h = pre ? norm->forward(x) : x;
-    h = residual + torch::dropout(body(h), options.dropout, train);
-    x = pre ? h : norm->forward(h);
-  };
-  sublayer(self_attn_layer_norm, [&](const torch::Tensor& h) {
-    auto k = self_k.defined() ? self_k : self_attn->shape(self_attn->k_proj->forward(h));
-    auto v = self_v.defined() ? self_v : self_attn->shape(self_attn->v_proj->forward(h));
+  x = sublayer(x, self_attn_layer_norm, [&](const torch::Tensor& h) {
+    auto k = self_k.defined() ? self_k : self_attn->shape(slt::linear(*self_attn->k_proj, h));
+    auto v = self_v.defined() ? self_v : self_attn->shape(slt::linear(*self_attn->v_proj, h));
     return self_attn->attend(h, k, v, self_bias);
   });
-  if (encoder_attn)
-    sublayer(encoder_attn_layer_norm,
-             [&](const torch::Tensor& h) { return encoder_attn->attend(h, cross_k, cross_v, cross_bias); });
-  sublayer(final_layer_norm, [&](const torch::Tensor& h) {
-    auto a = torch::dropout(activation(fc1->forward(h), options.activation), options.activation_dropout, train);
-    return fc2->forward(a);
+  return cross_and_feed_forward(x, cross_k, cross_v, cross_bias);
+}
+
+torch::Tensor TransformerLayerImpl::forward_step(torch::Tensor x, DecoderHistory& history, int64_t index,
+                                                 const torch::Tensor& cross_k, const torch::Tensor& cross_v,
+                                                 const torch::Tensor& cross_bias) {
+  const int64_t rows = x.size(0), width = x.size(2);
+  auto& sa = *self_attn;
+  x = sublayer(x, self_attn_layer_norm, [&](const torch::Tensor& h) {
+    auto q = sa.shape(slt::linear(*sa.q_proj, h) * std::pow(static_cast<double>(sa.head_dim), -0.5));
+    auto attended = history.attend(index, q, sa.shape(slt::linear(*sa.k_proj, h)),
+                                   sa.shape(slt::linear(*sa.v_proj, h)), {});
+    return slt::linear(*sa.out_proj, attended.transpose(1, 2).reshape({rows, 1, width}));
   });
-  return x;
+  // The beams of one input, as one sequence of queries against its encoder row.
+  const int64_t inputs = cross_k.defined() ? cross_k.size(0) : rows;
+  return cross_and_feed_forward(x.view({inputs, rows / inputs, width}), cross_k, cross_v, cross_bias)
+      .view({rows, 1, width});
 }
 
 }  // namespace slt::models

@@ -7,6 +7,8 @@
 #include <functional>
 #include <string>
 
+#include "slt/model/decoder_history.h"
+
 namespace slt::models {
 
 // fairseq / BART multi-head attention: q scaled by head_dim^-0.5, biases on all projections.
@@ -37,10 +39,18 @@ struct TransformerLayerImpl : torch::nn::Module {
   torch::Tensor forward(torch::Tensor x, const torch::Tensor& self_k, const torch::Tensor& self_v,
                         const torch::Tensor& self_bias, const torch::Tensor& cross_k, const torch::Tensor& cross_v,
                         const torch::Tensor& cross_bias);
-  // The self-attention keys and values of `x` for a decoder cache (normed as forward would).
-  std::pair<torch::Tensor, torch::Tensor> self_keys_values(const torch::Tensor& x);
+  // One decoding step: `x` [N, 1, dim] attends to its history in `history`
+  // (as decoder layer `index`), then to cross_k/cross_v, which have N rows or
+  // one per group of N / rows consecutive rows (the beams of one input).
+  torch::Tensor forward_step(torch::Tensor x, DecoderHistory& history, int64_t index, const torch::Tensor& cross_k,
+                             const torch::Tensor& cross_v, const torch::Tensor& cross_bias);
 
   LayerOptions options;
+  // x + body(norm(x)) before or after the norm, as options.normalize_before says.
+  torch::Tensor sublayer(const torch::Tensor& x, torch::nn::LayerNorm& norm,
+                         const std::function<torch::Tensor(const torch::Tensor&)>& body);
+  torch::Tensor cross_and_feed_forward(torch::Tensor x, const torch::Tensor& cross_k, const torch::Tensor& cross_v,
+                                       const torch::Tensor& cross_bias);
   MultiheadAttention self_attn{nullptr}, encoder_attn{nullptr};
   torch::nn::LayerNorm self_attn_layer_norm{nullptr}, encoder_attn_layer_norm{nullptr}, final_layer_norm{nullptr};
   torch::nn::Linear fc1{nullptr}, fc2{nullptr};

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "slt/errors.h"
+#include "slt/model/decoding_kernels.h"
 
 namespace slt::t5 {
 
@@ -114,11 +115,11 @@ torch::Tensor AttentionImpl::compute_bias(int64_t query_length, int64_t key_leng
 
 torch::Tensor AttentionImpl::attend(const torch::Tensor& query, const torch::Tensor& keys, const torch::Tensor& values,
                                     const torch::Tensor& bias) {
-  auto scores = torch::matmul(shape(q->forward(query)), keys.transpose(3, 2)) + bias;  // T5: no 1/sqrt(d)
+  auto scores = torch::matmul(shape(slt::linear(*q, query)), keys.transpose(3, 2)) + bias;  // T5: no 1/sqrt(d)
   auto weights = torch::softmax(scores.to(torch::kFloat), -1).to(scores.scalar_type());
   weights = torch::dropout(weights, dropout, is_training());
   auto out = torch::matmul(weights, values).transpose(1, 2).contiguous();
-  return o->forward(out.view({out.size(0), -1, n_heads * d_kv}));
+  return slt::linear(*o, out.view({out.size(0), -1, n_heads * d_kv}));
 }
 
 FeedForwardImpl::FeedForwardImpl(const T5Config& c) : gated(c.is_gated_act), act(c.dense_act_fn), dropout(c.dropout_rate) {
@@ -132,8 +133,8 @@ FeedForwardImpl::FeedForwardImpl(const T5Config& c) : gated(c.is_gated_act), act
 }
 
 torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) {
-  torch::Tensor h = gated ? activation(wi_0->forward(x), act) * wi_1->forward(x) : activation(wi->forward(x), act);
-  return wo->forward(torch::dropout(h, dropout, is_training()));
+  torch::Tensor h = gated ? activation(slt::linear(*wi_0, x), act) * slt::linear(*wi_1, x) : activation(slt::linear(*wi, x), act);
+  return slt::linear(*wo, torch::dropout(h, dropout, is_training()));
 }
 
 BlockImpl::BlockImpl(const T5Config& c, bool is_decoder, bool relative) : dropout(c.dropout_rate) {
@@ -152,15 +153,6 @@ BlockImpl::BlockImpl(const T5Config& c, bool is_decoder, bool relative) : dropou
   ff = ff_layer->register_module("DenseReluDense", FeedForward(c));
   ff_norm = ff_layer->register_module("layer_norm", RMSNorm(c.d_model, c.layer_norm_epsilon));
   layers->push_back(ff_layer);
-}
-
-void T5Cache::reorder(const torch::Tensor& indices) {
-  for (auto& layer : layers) {
-    layer.self_k = layer.self_k.index_select(0, indices);
-    layer.self_v = layer.self_v.index_select(0, indices);
-    layer.cross_k = layer.cross_k.index_select(0, indices);
-    layer.cross_v = layer.cross_v.index_select(0, indices);
-  }
 }
 
 SignT5::SignT5(T5Config config) : torch::nn::Module("SignT5ForConditionalGeneration"), config_(std::move(config)) {
@@ -240,23 +232,19 @@ torch::Tensor SignT5::encode(const torch::Tensor& features, const torch::Tensor&
   return torch::dropout(encoder_final_norm->forward(hidden), p, is_training());
 }
 
-torch::Tensor SignT5::run_decoder_block(size_t i, torch::Tensor hidden, const torch::Tensor& self_k,
-                                        const torch::Tensor& self_v, const torch::Tensor& self_bias,
-                                        const torch::Tensor& cross_k, const torch::Tensor& cross_v,
-                                        const torch::Tensor& cross_bias) {
+torch::Tensor SignT5::cross_and_feed_forward(size_t i, torch::Tensor hidden, const torch::Tensor& cross_k,
+                                             const torch::Tensor& cross_v, const torch::Tensor& cross_bias) {
   const double p = config_.dropout_rate;
   auto& block = decoder_blocks[i];
-  auto normed = block->self_norm->forward(hidden);
-  hidden = hidden + torch::dropout(block->self_attention->attend(normed, self_k, self_v, self_bias), p, is_training());
-  normed = block->cross_norm->forward(hidden);
+  auto normed = block->cross_norm->forward(hidden);
   hidden = hidden + torch::dropout(block->cross_attention->attend(normed, cross_k, cross_v, cross_bias), p, is_training());
   return hidden + torch::dropout(block->ff->forward(block->ff_norm->forward(hidden)), p, is_training());
 }
 
 torch::Tensor SignT5::lm_logits(const torch::Tensor& hidden) {
   auto out = torch::dropout(decoder_final_norm->forward(hidden), config_.dropout_rate, is_training());
-  if (!lm_head) return torch::linear(out * std::pow(config_.d_model, -0.5), shared->weight);  // rescaled, as HF
-  return lm_head->forward(out);
+  if (!lm_head) return slt::linear(out * std::pow(config_.d_model, -0.5), shared->weight, {});  // rescaled, as HF
+  return slt::linear(*lm_head, out);
 }
 
 torch::Tensor SignT5::decode(const torch::Tensor& decoder_input_ids, const torch::Tensor& encoder_hidden,
@@ -272,38 +260,47 @@ torch::Tensor SignT5::decode(const torch::Tensor& decoder_input_ids, const torch
     auto normed = block->self_norm->forward(hidden);
     auto& sa = *block->self_attention;
     auto& ca = *block->cross_attention;
-    hidden = run_decoder_block(i, hidden, sa.shape(sa.k->forward(normed)), sa.shape(sa.v->forward(normed)), self_bias,
-                               ca.shape(ca.k->forward(encoder_hidden)), ca.shape(ca.v->forward(encoder_hidden)),
-                               cross_bias);
+    auto attended = sa.attend(normed, sa.shape(sa.k->forward(normed)), sa.shape(sa.v->forward(normed)), self_bias);
+    hidden = hidden + torch::dropout(attended, config_.dropout_rate, is_training());
+    hidden = cross_and_feed_forward(i, hidden, ca.shape(ca.k->forward(encoder_hidden)),
+                                    ca.shape(ca.v->forward(encoder_hidden)), cross_bias);
   }
   return lm_logits(hidden);
 }
 
 torch::Tensor SignT5::decode_step(const torch::Tensor& tokens, const torch::Tensor& encoder_hidden,
-                                  const torch::Tensor& encoder_mask, T5Cache& cache) {
-  if (cache.layers.empty()) {
-    cache.layers.resize(decoder_blocks.size());
-    for (size_t i = 0; i < decoder_blocks.size(); ++i) {
-      auto& ca = *decoder_blocks[i]->cross_attention;
-      cache.layers[i].cross_k = ca.shape(ca.k->forward(encoder_hidden));
-      cache.layers[i].cross_v = ca.shape(ca.v->forward(encoder_hidden));
+                                  const torch::Tensor& encoder_mask, Cache& cache) {
+  const double p = config_.dropout_rate;
+  if (cache.cross_keys.empty()) {
+    for (auto& block : decoder_blocks) {
+      auto& ca = *block->cross_attention;
+      cache.cross_keys.push_back(ca.shape(slt::linear(*ca.k, encoder_hidden)));
+      cache.cross_values.push_back(ca.shape(slt::linear(*ca.v, encoder_hidden)));
     }
   }
-  auto hidden = torch::dropout(shared->forward(tokens.unsqueeze(1)), config_.dropout_rate, is_training());
-  int64_t position = cache.length;
+  const int64_t rows = tokens.size(0), inputs = encoder_hidden.size(0);
+  if (inputs == 0 || rows % inputs != 0)
+    throw std::invalid_argument("SignT5::decode_step: " + std::to_string(rows) + " token rows for " +
+                                std::to_string(inputs) + " encoder rows");
+  auto hidden = torch::dropout(shared->forward(tokens.unsqueeze(1)), p, is_training());
+  const int64_t position = cache.self.length();
   // The relative bias of the newest query against every position so far.
   auto self_bias = decoder_blocks[0]->self_attention->compute_bias(1, position + 1, position);
   auto cross_bias = mask_bias(encoder_mask);
   for (size_t i = 0; i < decoder_blocks.size(); ++i) {
     auto& sa = *decoder_blocks[i]->self_attention;
     auto normed = decoder_blocks[i]->self_norm->forward(hidden);
-    auto& layer = cache.layers[i];
-    auto k = sa.shape(sa.k->forward(normed)), v = sa.shape(sa.v->forward(normed));
-    layer.self_k = layer.self_k.defined() ? torch::cat({layer.self_k, k}, 2) : k;
-    layer.self_v = layer.self_v.defined() ? torch::cat({layer.self_v, v}, 2) : v;
-    hidden = run_decoder_block(i, hidden, layer.self_k, layer.self_v, self_bias, layer.cross_k, layer.cross_v, cross_bias);
+    auto attended = cache.self.attend(static_cast<int64_t>(i), sa.shape(slt::linear(*sa.q, normed)),
+                                      sa.shape(slt::linear(*sa.k, normed)), sa.shape(slt::linear(*sa.v, normed)),
+                                      self_bias);
+    auto merged = attended.transpose(1, 2).reshape({rows, 1, sa.n_heads * sa.d_kv});
+    hidden = hidden + torch::dropout(slt::linear(*sa.o, merged), p, is_training());
+    // The beams of one input, as one sequence of queries against its encoder row.
+    hidden = cross_and_feed_forward(i, hidden.view({inputs, rows / inputs, -1}), cache.cross_keys[i],
+                                    cache.cross_values[i], cross_bias)
+                 .view({rows, 1, -1});
   }
-  ++cache.length;
+  cache.self.advance();
   return lm_logits(hidden).squeeze(1);
 }
 

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "slt/model/decoder_history.h"
 #include "slt/model/model.h"
 
 namespace slt::t5 {
@@ -68,20 +69,10 @@ struct BlockImpl : torch::nn::Module {
 };
 TORCH_MODULE(Block);
 
-struct LayerCache {
-  torch::Tensor self_k, self_v, cross_k, cross_v;
-};
-
-struct T5Cache : DecoderCache {
-  std::vector<LayerCache> layers;
-  int64_t length = 0;  // decoded positions so far
-  void reorder(const torch::Tensor& indices) override;
-};
-
 class SignT5 : public torch::nn::Module {
  public:
   using Config = T5Config;
-  using Cache = T5Cache;
+  using Cache = TransformerDecoderCache;
   explicit SignT5(T5Config config);
   SpecialTokens special_tokens() const;
   const T5Config& config() const { return config_; }
@@ -90,16 +81,18 @@ class SignT5 : public torch::nn::Module {
   // Teacher-forced decoder over all positions.
   torch::Tensor decode(const torch::Tensor& decoder_input_ids, const torch::Tensor& encoder_hidden,
                        const torch::Tensor& encoder_mask);
+  // One step for `tokens` [N]; `encoder_hidden` has N rows or one per group
+  // of N / rows consecutive token rows (Seq2SeqModel::decode_step).
   torch::Tensor decode_step(const torch::Tensor& tokens, const torch::Tensor& encoder_hidden,
-                            const torch::Tensor& encoder_mask, T5Cache& cache);
+                            const torch::Tensor& encoder_mask, Cache& cache);
   // Re-initialises every weight as the reference _init_weights does (model.from_scratch).
   void reinit_weights();
 
  private:
   torch::Tensor lm_logits(const torch::Tensor& hidden);
-  torch::Tensor run_decoder_block(size_t i, torch::Tensor hidden, const torch::Tensor& self_k, const torch::Tensor& self_v,
-                                  const torch::Tensor& self_bias, const torch::Tensor& cross_k,
-                                  const torch::Tensor& cross_v, const torch::Tensor& cross_bias);
+  // Block i's cross-attention and feed-forward sublayers.
+  torch::Tensor cross_and_feed_forward(size_t i, torch::Tensor hidden, const torch::Tensor& cross_k,
+                                       const torch::Tensor& cross_v, const torch::Tensor& cross_bias);
 
   T5Config config_;
   torch::nn::Embedding shared{nullptr};

@@ -61,9 +61,10 @@ class TarresModel : public slt::Seq2SeqModel {
 
   at::Tensor decode_step(const at::Tensor& tokens, const at::Tensor& encoder_hidden, const at::Tensor& mask,
                          std::unique_ptr<slt::DecoderCache>& cache) override {
-    if (!cache) cache = std::make_unique<slt::tarres::TarresCache>();
-    return net_->decode_step(tokens, encoder_hidden, mask.eq(0), static_cast<slt::tarres::TarresCache&>(*cache));
+    if (!cache) cache = std::make_unique<slt::TransformerDecoderCache>();
+    return net_->decode_step(tokens, encoder_hidden, mask.eq(0), static_cast<slt::TransformerDecoderCache&>(*cache));
   }
+  bool shares_encoder_rows() const override { return true; }
 
   // The reference decodes the fairseq model with fairseq's SequenceGenerator.
   std::unique_ptr<slt::SearchStrategy> make_search(const slt::SearchOptions& options) const override {

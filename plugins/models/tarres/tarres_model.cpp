@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "slt/errors.h"
+#include "slt/model/decoding_kernels.h"
 
 namespace slt::tarres {
 
@@ -70,11 +71,6 @@ torch::Tensor sinusoidal_positions(const torch::Tensor& positions, int64_t dim, 
   auto table = torch::cat({torch::sin(angles), torch::cos(angles)}, -1);
   if (dim % 2 == 1) table = torch::cat({table, torch::zeros_like(angles.narrow(-1, 0, 1))}, -1);
   return table.masked_fill(positions.eq(padding_idx).unsqueeze(-1), 0.0);
-}
-
-void TarresCache::reorder(const torch::Tensor& indices) {
-  for (auto* list : {&self_k, &self_v, &cross_k, &cross_v})
-    for (auto& t : *list) t = t.index_select(0, indices);
 }
 
 Sign2Text::Sign2Text(TarresConfig config) : torch::nn::Module("Sign2TextTransformerModel"), config_(std::move(config)) {
@@ -154,7 +150,7 @@ torch::Tensor Sign2Text::embed_tokens_at(const torch::Tensor& tokens, const torc
 
 torch::Tensor Sign2Text::output(torch::Tensor x) {
   if (decoder_layer_norm) x = decoder_layer_norm->forward(x);
-  return output_projection ? output_projection->forward(x) : torch::linear(x, embed_tokens->weight);
+  return output_projection ? slt::linear(*output_projection, x) : slt::linear(x, embed_tokens->weight, {});
 }
 
 torch::Tensor Sign2Text::decode(const torch::Tensor& prev_output_tokens, const torch::Tensor& encoder_out,
@@ -177,28 +173,23 @@ torch::Tensor Sign2Text::decode(const torch::Tensor& prev_output_tokens, const t
 }
 
 torch::Tensor Sign2Text::decode_step(const torch::Tensor& tokens, const torch::Tensor& encoder_out,
-                                     const torch::Tensor& padding_mask, TarresCache& cache) {
+                                     const torch::Tensor& padding_mask, TransformerDecoderCache& cache) {
   const TarresConfig& c = config_;
-  if (cache.cross_k.empty()) {
+  if (cache.cross_keys.empty()) {
     for (auto& layer : decoder_layers) {
       auto& ea = *layer->encoder_attn;
-      cache.cross_k.push_back(ea.shape(ea.k_proj->forward(encoder_out)));
-      cache.cross_v.push_back(ea.shape(ea.v_proj->forward(encoder_out)));
-      cache.self_k.emplace_back();
-      cache.self_v.emplace_back();
+      cache.cross_keys.push_back(ea.shape(slt::linear(*ea.k_proj, encoder_out)));
+      cache.cross_values.push_back(ea.shape(slt::linear(*ea.v_proj, encoder_out)));
     }
   }
   // Step t of an unpadded prefix sits at position t + 2 (fairseq's padding_idx + 1 offset).
-  auto positions = torch::full({tokens.size(0), 1}, cache.length + c.pad + 1, torch::TensorOptions().dtype(torch::kLong).device(tokens.device()));
+  auto positions = torch::full({tokens.size(0), 1}, cache.self.length() + c.pad + 1, torch::TensorOptions().dtype(torch::kLong).device(tokens.device()));
   auto x = embed_tokens_at(tokens.unsqueeze(1), positions);
   auto cross_bias = padding_mask.any().item<bool>() ? padding_bias(padding_mask) : torch::Tensor();
-  for (size_t i = 0; i < decoder_layers.size(); ++i) {
-    auto [k, v] = decoder_layers[i]->self_keys_values(x);
-    cache.self_k[i] = cache.self_k[i].defined() ? torch::cat({cache.self_k[i], k}, 2) : k;
-    cache.self_v[i] = cache.self_v[i].defined() ? torch::cat({cache.self_v[i], v}, 2) : v;
-    x = decoder_layers[i]->forward(x, cache.self_k[i], cache.self_v[i], {}, cache.cross_k[i], cache.cross_v[i], cross_bias);
-  }
-  ++cache.length;
+  for (size_t i = 0; i < decoder_layers.size(); ++i)
+    x = decoder_layers[i]->forward_step(x, cache.self, static_cast<int64_t>(i), cache.cross_keys[i],
+                                        cache.cross_values[i], cross_bias);
+  cache.self.advance();
   return output(x).squeeze(1);
 }
 

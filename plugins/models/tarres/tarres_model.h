@@ -29,12 +29,6 @@ struct TarresConfig {
   static TarresConfig from_section(const ConfigNode& section, int64_t vocab_size, double label_smoothing);
 };
 
-struct TarresCache : DecoderCache {
-  std::vector<torch::Tensor> self_k, self_v, cross_k, cross_v;
-  int64_t length = 0;
-  void reorder(const torch::Tensor& indices) override;
-};
-
 // fairseq's SinusoidalPositionalEmbedding table row for `position`.
 torch::Tensor sinusoidal_positions(const torch::Tensor& positions, int64_t dim, int64_t padding_idx);
 
@@ -47,7 +41,7 @@ class Sign2Text : public torch::nn::Module {
   torch::Tensor decode(const torch::Tensor& prev_output_tokens, const torch::Tensor& encoder_out,
                        const torch::Tensor& padding_mask);
   torch::Tensor decode_step(const torch::Tensor& tokens, const torch::Tensor& encoder_out,
-                            const torch::Tensor& padding_mask, TarresCache& cache);
+                            const torch::Tensor& padding_mask, TransformerDecoderCache& cache);
   // _reinit_weights of the reference (from_scratch).
   void reinit_weights();
 

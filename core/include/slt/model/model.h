@@ -48,6 +48,8 @@ class DecoderCache {
  public:
   virtual ~DecoderCache() = default;
   // Keeps rows `indices` (beam search pruning / reordering), in that order.
+  // A row only ever continues a row of the same input: what it attends to in
+  // the encoder output does not change.
   virtual void reorder(const at::Tensor& indices) = 0;
 };
 
@@ -64,10 +66,17 @@ class Seq2SeqModel : public TranslationModel {
  public:
   // [B, T, d_model] encoder states for padded features.
   virtual at::Tensor encode(const at::Tensor& features, const at::Tensor& attention_mask) = 0;
-  // Logits [B, vocab] of the token after `tokens` [B] (each row's last token),
-  // extending `cache` (created on the first call, when it is null).
+  // Logits [N, vocab] of the token after `tokens` [N] (each row's last token),
+  // extending `cache` (created on the first call, when it is null). The
+  // encoder output has N rows, or, when shares_encoder_rows(), B rows with N =
+  // k·B: consecutive groups of k token rows (the beams of one input) share an
+  // encoder row.
   virtual at::Tensor decode_step(const at::Tensor& tokens, const at::Tensor& encoder_hidden,
                                  const at::Tensor& encoder_mask, std::unique_ptr<DecoderCache>& cache) = 0;
+  // Whether decode_step takes one encoder row per group of beams, so that a
+  // search need not copy the encoder output (and the cross-attention keys and
+  // values made from it) once per beam.
+  virtual bool shares_encoder_rows() const { return false; }
   virtual SpecialTokens special_tokens() const = 0;
   // How this model translates (generation.h). The default is Hugging Face's
   // generate() with its default settings; a model whose reference decodes

@@ -19,7 +19,7 @@
 #include "slt/version.h"
 
 // Bumped whenever SltPluginInfo, Registrar, ComponentInfo or a kind interface changes.
-#define SLT_PLUGIN_ABI_VERSION 1u
+#define SLT_PLUGIN_ABI_VERSION 2u
 
 #define SLT_STRINGIFY_(x) #x
 #define SLT_STRINGIFY(x) SLT_STRINGIFY_(x)

@@ -1,0 +1,48 @@
+#pragma once
+// Kernels for incremental decoding, where each step feeds only a few rows
+// (the beams of a batch) through the decoder. General-purpose GEMM libraries
+// repack the whole weight matrix on every call, which for a handful of rows
+// costs more than the multiplication itself: at 5 rows, a T5-small decoder
+// step spends over half its time packing weights. These kernels read each
+// weight once and stream it.
+#include <ATen/core/Tensor.h>
+
+namespace torch::nn {
+class LinearImpl;
+}
+
+namespace slt {
+
+/// x W^T + b, as at::linear: x [..., in], weight [out, in], bias [out] or undefined.
+/// Inputs of a few rows (at most kFewRows) of contiguous float32 on the CPU
+/// outside autograd take a kernel that reads the weight once; everything else
+/// goes to at::linear. Results equal at::linear's up to float rounding (the
+/// sums are taken in another order).
+///
+///   auto logits = slt::linear(hidden, embedding_weight, {});
+at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
+/// The same through a torch::nn::Linear's parameters.
+at::Tensor linear(const torch::nn::LinearImpl& layer, const at::Tensor& x);
+
+/// Inputs with more rows than this go to the GEMM library.
+constexpr int64_t kFewRows = 8;
+
+/// One decoding step's self-attention over a history kept in place
+/// (DecoderHistory): for each row r and head h,
+///   out[r, h] = softmax_j(q[r, h] · K[j, a(r, j), h] + bias[h, j]) · V[j, a(r, j), h]
+/// over positions j < length, where a(r, j) = ancestors[r * ancestor_stride + j]
+/// names the storage row holding row r's entry for position j. Rows and heads
+/// run in parallel; the softmax of each is exact float32.
+struct AncestorAttention {
+  const float* queries;  // [rows, heads, head_dim]
+  const float* keys;     // [positions, storage_rows, heads * head_dim]
+  const float* values;   // same layout as keys
+  const int64_t* ancestors;
+  int64_t ancestor_stride;
+  const float* bias;  // [heads, length], or null
+  float* out;         // [rows, heads, head_dim]
+  int64_t rows, heads, head_dim, length, storage_rows;
+};
+void attend_over_ancestors(const AncestorAttention& a);
+
+}  // namespace slt

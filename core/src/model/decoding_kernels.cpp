@@ -1,0 +1,187 @@
+#include "slt/model/decoding_kernels.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/nn/modules/linear.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+namespace slt {
+
+namespace {
+
+// Sixteen floats; the compiler splits it into the vector registers each
+// target has (one AVX-512, two AVX2, four SSE registers).
+typedef float Vec16 __attribute__((vector_size(64)));
+
+__attribute__((always_inline)) inline Vec16 load16(const float* p) {
+  Vec16 v;
+  __builtin_memcpy(&v, p, sizeof v);
+  return v;
+}
+
+__attribute__((always_inline)) inline float sum16(Vec16 v) {
+  float s = 0;
+  for (int i = 0; i < 16; ++i) s += v[i];
+  return s;
+}
+
+// y[r, n] = bias[n] + x[r, :] . w[n, :] for r < kRows and n in [begin, end).
+// Two weight rows per pass, so each x vector loaded serves two dot products.
+// Always inlined, so that each target clone of the caller compiles it for its
+// own vector registers.
+template <int kRows>
+__attribute__((always_inline)) inline void rows_times_weight(const float* x, const float* w, const float* bias, float* y, int64_t in, int64_t out,
+                              int64_t begin, int64_t end) {
+  int64_t n = begin;
+  for (; n + 2 <= end; n += 2) {
+    const float* w0 = w + n * in;
+    const float* w1 = w0 + in;
+    Vec16 acc0[kRows] = {}, acc1[kRows] = {};
+    int64_t k = 0;
+    for (; k + 16 <= in; k += 16) {
+      __builtin_prefetch(w0 + 4 * in + k);
+      __builtin_prefetch(w1 + 4 * in + k);
+      Vec16 a = load16(w0 + k), b = load16(w1 + k);
+      for (int r = 0; r < kRows; ++r) {
+        Vec16 xv = load16(x + r * in + k);
+        acc0[r] += a * xv;
+        acc1[r] += b * xv;
+      }
+    }
+    for (int r = 0; r < kRows; ++r) {
+      float s0 = sum16(acc0[r]), s1 = sum16(acc1[r]);
+      for (int64_t t = k; t < in; ++t) {
+        s0 += x[r * in + t] * w0[t];
+        s1 += x[r * in + t] * w1[t];
+      }
+      y[r * out + n] = bias ? s0 + bias[n] : s0;
+      y[r * out + n + 1] = bias ? s1 + bias[n + 1] : s1;
+    }
+  }
+  for (; n < end; ++n) {
+    const float* w0 = w + n * in;
+    Vec16 acc[kRows] = {};
+    int64_t k = 0;
+    for (; k + 16 <= in; k += 16) {
+      Vec16 a = load16(w0 + k);
+      for (int r = 0; r < kRows; ++r) acc[r] += a * load16(x + r * in + k);
+    }
+    for (int r = 0; r < kRows; ++r) {
+      float s = sum16(acc[r]);
+      for (int64_t t = k; t < in; ++t) s += x[r * in + t] * w0[t];
+      y[r * out + n] = bias ? s + bias[n] : s;
+    }
+  }
+}
+
+// Up to eight rows per pass over the weight (the accumulators of eight rows
+// and two weight rows fill the 32 AVX-512 registers).
+constexpr int64_t kRowsPerPass = 8;
+
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void few_rows_times_weight(
+    const float* x, int64_t rows, const float* w, const float* bias, float* y, int64_t in, int64_t out, int64_t begin,
+    int64_t end) {
+  for (int64_t r0 = 0; r0 < rows; r0 += kRowsPerPass) {
+    const float* xr = x + r0 * in;
+    float* yr = y + r0 * out;
+    switch (std::min(rows - r0, kRowsPerPass)) {
+      case 1: rows_times_weight<1>(xr, w, bias, yr, in, out, begin, end); break;
+      case 2: rows_times_weight<2>(xr, w, bias, yr, in, out, begin, end); break;
+      case 3: rows_times_weight<3>(xr, w, bias, yr, in, out, begin, end); break;
+      case 4: rows_times_weight<4>(xr, w, bias, yr, in, out, begin, end); break;
+      case 5: rows_times_weight<5>(xr, w, bias, yr, in, out, begin, end); break;
+      case 6: rows_times_weight<6>(xr, w, bias, yr, in, out, begin, end); break;
+      case 7: rows_times_weight<7>(xr, w, bias, yr, in, out, begin, end); break;
+      default: rows_times_weight<8>(xr, w, bias, yr, in, out, begin, end); break;
+    }
+  }
+}
+
+// A dot product of two float rows of any length.
+__attribute__((always_inline)) inline float dot(const float* a, const float* b, int64_t n) {
+  Vec16 acc = {};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) acc += load16(a + i) * load16(b + i);
+  float s = sum16(acc);
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+// out += w * v over n floats.
+__attribute__((always_inline)) inline void add_scaled(float* out, float w, const float* v, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] += w * v[i];
+}
+
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void attend_rows(
+    const AncestorAttention& a, int64_t begin, int64_t end, float* scores) {
+  const int64_t width = a.heads * a.head_dim;
+  for (int64_t task = begin; task < end; ++task) {
+    const int64_t r = task / a.heads, h = task % a.heads;
+    const float* q = a.queries + task * a.head_dim;
+    const int64_t* ancestry = a.ancestors + r * a.ancestor_stride;
+    const float* bias = a.bias ? a.bias + h * a.length : nullptr;
+    float highest = -std::numeric_limits<float>::infinity();
+    for (int64_t j = 0; j < a.length; ++j) {
+      const float* k = a.keys + (j * a.storage_rows + ancestry[j]) * width + h * a.head_dim;
+      float s = dot(q, k, a.head_dim);
+      if (bias) s += bias[j];
+      scores[j] = s;
+      highest = std::max(highest, s);
+    }
+    float total = 0;
+    for (int64_t j = 0; j < a.length; ++j) {
+      scores[j] = std::exp(scores[j] - highest);
+      total += scores[j];
+    }
+    float* out = a.out + task * a.head_dim;
+    std::fill(out, out + a.head_dim, 0.0f);
+    for (int64_t j = 0; j < a.length; ++j) {
+      const float* v = a.values + (j * a.storage_rows + ancestry[j]) * width + h * a.head_dim;
+      add_scaled(out, scores[j] / total, v, a.head_dim);
+    }
+  }
+}
+
+bool takes_few_rows_kernel(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+  if (at::GradMode::is_enabled() && (x.requires_grad() || weight.requires_grad() || (bias.defined() && bias.requires_grad())))
+    return false;
+  auto on_cpu_float = [](const at::Tensor& t) { return t.device().is_cpu() && t.scalar_type() == at::kFloat && t.is_contiguous(); };
+  if (!on_cpu_float(x) || !on_cpu_float(weight) || (bias.defined() && !on_cpu_float(bias))) return false;
+  if (x.dim() < 1 || weight.dim() != 2 || x.size(-1) != weight.size(1) || x.size(-1) == 0) return false;
+  return x.numel() / x.size(-1) <= kFewRows;
+}
+
+}  // namespace
+
+at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+  if (!takes_few_rows_kernel(x, weight, bias)) return at::linear(x, weight, bias);
+  const int64_t in = weight.size(1), out = weight.size(0), rows = x.numel() / in;
+  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
+  shape.back() = out;
+  at::Tensor y = at::empty(shape, x.options());
+  const float* xp = x.data_ptr<float>();
+  const float* wp = weight.data_ptr<float>();
+  const float* bp = bias.defined() ? bias.data_ptr<float>() : nullptr;
+  float* yp = y.data_ptr<float>();
+  // Each task streams at least ~64 KB of weights, so small layers stay on one thread.
+  const int64_t grain = std::max<int64_t>(2, (64 * 1024 / 4) / in);
+  at::parallel_for(0, out, grain, [&](int64_t begin, int64_t end) {
+    few_rows_times_weight(xp, rows, wp, bp, yp, in, out, begin, end);
+  });
+  return y;
+}
+
+void attend_over_ancestors(const AncestorAttention& a) {
+  at::parallel_for(0, a.rows * a.heads, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> scores(static_cast<size_t>(a.length));
+    attend_rows(a, begin, end, scores.data());
+  });
+}
+
+at::Tensor linear(const torch::nn::LinearImpl& layer, const at::Tensor& x) { return linear(x, layer.weight, layer.bias); }
+
+}  // namespace slt
