@@ -77,6 +77,25 @@ inline ParameterSummary summarize_parameters(torch::nn::Module& module) {
 
 inline double max_abs_diff(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }
 
+// `inner` as a search sees a model that does not let beams share encoder
+// rows (a plugin written before Seq2SeqModel::shares_encoder_rows): the
+// search copies each encoder row once per beam.
+class EncoderRowPerBeam : public slt::Seq2SeqModel {
+ public:
+  explicit EncoderRowPerBeam(std::shared_ptr<slt::Seq2SeqModel> inner) : inner_(std::move(inner)) {}
+  torch::nn::Module& module() override { return inner_->module(); }
+  slt::ModelOutput forward(const slt::Batch& batch) override { return inner_->forward(batch); }
+  at::Tensor encode(const at::Tensor& features, const at::Tensor& mask) override { return inner_->encode(features, mask); }
+  at::Tensor decode_step(const at::Tensor& tokens, const at::Tensor& hidden, const at::Tensor& mask,
+                         std::unique_ptr<slt::DecoderCache>& cache) override {
+    return inner_->decode_step(tokens, hidden, mask, cache);
+  }
+  slt::SpecialTokens special_tokens() const override { return inner_->special_tokens(); }
+
+ private:
+  std::shared_ptr<slt::Seq2SeqModel> inner_;
+};
+
 // One training step as the reference's train_one_epoch takes it: forward in
 // train mode, backward, clip the gradient norm, AdamW with two groups.
 struct TrainStep {

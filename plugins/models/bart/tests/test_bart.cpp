@@ -63,6 +63,10 @@ TEST_CASE("bart: greedy, beam and bart-base-style search equal model.generate's"
       config.forced_bos_token_id = 0;
     }
     auto out = slt::generate(*model, inputs["inputs_embeds"], inputs["attention_mask"], config);
+    // The same with a copy of the encoder row per beam, as a search treats plugins that do not share them.
+    EncoderRowPerBeam per_beam(model);
+    auto copied = slt::generate(per_beam, inputs["inputs_embeds"], inputs["attention_mask"], config);
+    CHECK(copied.sequences.equal(out.sequences));
     auto ids = expected.at(c.name + "_ids");
     REQUIRE(out.sequences.sizes() == ids.sizes());
     CHECK(out.sequences.equal(ids));

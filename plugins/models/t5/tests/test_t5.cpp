@@ -107,17 +107,15 @@ struct GenerationCase {
   int64_t beams, max_length;
 };
 
-void check_generation(const GenerationCase& c) {
+void check_generation(slt::Seq2SeqModel& model, const GenerationCase& c) {
   INFO(c.folder << " " << c.prefix << " beams=" << c.beams << " max_length=" << c.max_length);
-  auto model = tiny_t5(c.folder);
-  model->module().eval();
   auto inputs = expected_tensors("t5_expected.safetensors");
   auto expected = expected_tensors(c.tensors);
   slt::GenerationConfig config;
   config.num_beams = c.beams;
   config.max_length = c.max_length;
   config.output_scores = true;
-  auto out = slt::generate(*model, inputs["inputs_embeds"], inputs["attention_mask"], config);
+  auto out = slt::generate(model, inputs["inputs_embeds"], inputs["attention_mask"], config);
   std::string name = std::string(c.prefix) + (c.max_length == 32 ? "_max32" : "") + "_ids";
   auto ids = expected.at(name);
   CHECK(out.sequences.sizes() == ids.sizes());
@@ -131,6 +129,16 @@ void check_generation(const GenerationCase& c) {
     std::string scores = std::string(c.prefix) + (c.max_length == 32 ? "_max32" : "") + "_sequences_scores";
     CHECK(max_abs_diff(out.sequences_scores, expected.at(scores)) < 1e-4);
   }
+}
+
+void check_generation(const GenerationCase& c) {
+  auto model = tiny_t5(c.folder);
+  model->module().eval();
+  REQUIRE(model->shares_encoder_rows());
+  check_generation(*model, c);
+  INFO("with a copy of the encoder row per beam");
+  slt_test::EncoderRowPerBeam per_beam(model);
+  check_generation(per_beam, c);
 }
 
 }  // namespace

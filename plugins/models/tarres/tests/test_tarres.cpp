@@ -67,6 +67,17 @@ TEST_CASE("tarres: beam search returns fairseq's hypotheses and scores", "[model
   config.lenpen = fixture["generation_args"]["lenpen"].get<double>();
   auto nbest = slt::generate_fairseq(*model, source, mask, config);
   REQUIRE(nbest.size() == 4);
+  REQUIRE(model->shares_encoder_rows());
+  // The same with a copy of the encoder row per beam, as the search treats plugins that do not share them.
+  EncoderRowPerBeam per_beam(model);
+  auto copied = slt::generate_fairseq(per_beam, source, mask, config);
+  for (size_t i = 0; i < nbest.size(); ++i) {
+    REQUIRE(copied[i].size() == nbest[i].size());
+    for (size_t h = 0; h < nbest[i].size(); ++h) {
+      CHECK(copied[i][h].tokens == nbest[i][h].tokens);
+      CHECK(copied[i][h].score == Approx(nbest[i][h].score).margin(1e-5));
+    }
+  }
   for (size_t i = 0; i < nbest.size(); ++i) {
     INFO("sample " << i);
     CHECK(nbest[i][0].tokens == fixture["generated_tokens"][i].get<std::vector<int64_t>>());

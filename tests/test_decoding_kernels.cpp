@@ -1,0 +1,110 @@
+// The decoding kernels against plain ATen: the few-row linear layer, and the
+// self-attention history (in-place storage read through ancestors) against a
+// cache that is concatenated and reordered row by row, as Hugging Face does.
+#include <ATen/ATen.h>
+
+#include <catch2/catch.hpp>
+
+#include "slt/model/decoder_history.h"
+#include "slt/model/decoding_kernels.h"
+
+namespace {
+
+double max_abs_diff(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }
+
+// The history the old way: keys/values concatenated per step, index_select on reorder.
+struct ConcatenatedHistory {
+  std::vector<at::Tensor> keys, values;
+  at::Tensor attend(size_t layer, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& bias) {
+    if (keys.size() <= layer) {
+      keys.resize(layer + 1);
+      values.resize(layer + 1);
+    }
+    keys[layer] = keys[layer].defined() ? at::cat({keys[layer], k}, 2) : k;
+    values[layer] = values[layer].defined() ? at::cat({values[layer], v}, 2) : v;
+    auto scores = at::matmul(q, keys[layer].transpose(2, 3));
+    if (bias.defined()) scores = scores + bias;
+    return at::matmul(at::softmax(scores.to(at::kFloat), -1).to(q.scalar_type()), values[layer]);
+  }
+  void reorder(const at::Tensor& indices) {
+    for (auto* list : {&keys, &values})
+      for (auto& t : *list) t = t.index_select(0, indices);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("few-row linear equals at::linear for 1 to 9 rows, any width, with and without bias", "[decoding]") {
+  at::manual_seed(3);
+  at::NoGradGuard no_grad;
+  for (int64_t rows : {1, 2, 3, 5, 8, 9}) {
+    for (int64_t in : {7, 16, 100}) {
+      auto x = at::randn({rows, 1, in});
+      auto weight = at::randn({37, in});
+      auto bias = at::randn({37});
+      CHECK(max_abs_diff(slt::linear(x, weight, bias), at::linear(x, weight, bias)) < 1e-4);
+      CHECK(max_abs_diff(slt::linear(x, weight, {}), at::linear(x, weight)) < 1e-4);
+      CHECK(slt::linear(x, weight, {}).sizes() == at::IntArrayRef({rows, 1, 37}));
+    }
+  }
+}
+
+TEST_CASE("few-row linear leaves autograd, other dtypes and strided inputs to at::linear", "[decoding]") {
+  at::manual_seed(4);
+  auto x = at::randn({2, 16});
+  auto weight = at::randn({8, 16}).requires_grad_();
+  auto y = slt::linear(x, weight, {});
+  REQUIRE(y.requires_grad());
+  y.sum().backward();
+  CHECK(max_abs_diff(weight.grad(), x.sum(0).unsqueeze(0).expand({8, 16})) < 1e-5);
+  at::NoGradGuard no_grad;
+  auto xd = x.to(at::kDouble), wd = weight.detach().to(at::kDouble);
+  CHECK(slt::linear(xd, wd, {}).equal(at::linear(xd, wd)));
+  auto strided = at::randn({16, 2}).t();
+  CHECK(slt::linear(strided, weight.detach(), {}).equal(at::linear(strided, weight.detach())));
+}
+
+TEST_CASE("decoder history equals a concatenated, reordered cache, through growth, shrinking rows and bias",
+          "[decoding]") {
+  at::manual_seed(5);
+  at::NoGradGuard no_grad;
+  // Two layers of different widths; 70 steps outgrow the first capacity twice.
+  const int64_t heads[2] = {3, 2}, head_dims[2] = {5, 16};
+  for (auto dtype : {at::kFloat, at::kDouble}) {  // the fused kernel, and the gather path every other type takes
+    INFO("dtype " << dtype);
+    slt::DecoderHistory history;
+    ConcatenatedHistory reference;
+    int64_t rows = 6;
+    for (int64_t step = 0; step < 70; ++step) {
+      for (size_t layer = 0; layer < 2; ++layer) {
+        auto opts = at::TensorOptions().dtype(dtype);
+        auto q = at::randn({rows, heads[layer], 1, head_dims[layer]}, opts);
+        auto k = at::randn({rows, heads[layer], 1, head_dims[layer]}, opts);
+        auto v = at::randn({rows, heads[layer], 1, head_dims[layer]}, opts);
+        at::Tensor bias;
+        if (layer == 0) bias = at::randn({1, heads[layer], 1, step + 1}, opts);
+        auto got = history.attend(static_cast<int64_t>(layer), q, k, v, bias);
+        auto want = reference.attend(layer, q, k, v, bias);
+        REQUIRE(got.sizes() == want.sizes());
+        REQUIRE(max_abs_diff(got, want) < 1e-5);
+      }
+      history.advance();
+      CHECK(history.length() == step + 1);
+      // Rows pick their histories as beam search does (repeats allowed); at
+      // step 40 two rows are dropped.
+      if (step == 40) rows -= 2;
+      auto indices = at::randint(0, step == 40 ? rows + 2 : rows, {rows}, at::kLong);
+      history.reorder(indices);
+      reference.reorder(indices);
+    }
+  }
+}
+
+TEST_CASE("decoder history refuses a step with another row count than the reorder left", "[decoding]") {
+  slt::DecoderHistory history;
+  auto t = at::zeros({4, 1, 1, 8});
+  history.attend(0, t, t, t, {});
+  history.advance();
+  history.reorder(at::tensor({0, 1, 2}, at::kLong));
+  CHECK_THROWS_WITH(history.attend(0, t, t, t, {}), Catch::Contains("4 rows") && Catch::Contains("left 3"));
+}
