@@ -3,7 +3,8 @@
 // time split into decoder steps, the search's tensor operations and its
 // bookkeeping outside LibTorch; then the Tarrés model with fairseq's search
 // (beam 5, 128 tokens, batch 16). One JSON line per measurement.
-//   bench_beam_search [--source-length 200] [--repeats 2]
+//   bench_beam_search [--source-length 200] [--repeats 2] [--only t5|tarres] [--batch N (T5)]
+//                     [--profile 1: time per LibTorch operator]
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/nn/module.h>
@@ -11,6 +12,7 @@
 #include <cstdio>
 
 #include "bench_common.h"
+#include "operator_timer.h"
 #include "slt/model/generation.h"
 #include "slt/runtime/log.h"
 #include "slt/runtime/threads.h"
@@ -50,10 +52,16 @@ class TimedModel : public slt::Seq2SeqModel {
 
 int main(int argc, char** argv) {
   int64_t source_length = 200, repeats = 2;
+  std::string only;
+  bool profile = false;
+  std::vector<int64_t> t5_batches = {1, 16};
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
     if (flag == "--source-length") source_length = std::stoll(argv[i + 1]);
     if (flag == "--repeats") repeats = std::stoll(argv[i + 1]);
+    if (flag == "--only") only = argv[i + 1];
+    if (flag == "--batch") t5_batches = {std::stoll(argv[i + 1])};
+    if (flag == "--profile") profile = std::string(argv[i + 1]) != "0";
   }
   slt::setup_logging("warn");
   slt::configure_threads(std::nullopt);  // as a run: every usable CPU, or OMP_NUM_THREADS
@@ -66,7 +74,7 @@ int main(int argc, char** argv) {
   config.min_length = 128;  // every row runs to full length, as the reference benchmark forces it
   std::printf("T5 v1.1-small shape, random weights, %lld source frames, 5 beams, 127 new tokens, %d threads\n",
               static_cast<long long>(source_length), at::get_num_threads());
-  for (int64_t batch : {1, 16}) {
+  for (int64_t batch : only == "tarres" ? std::vector<int64_t>{} : t5_batches) {
     auto features = at::randn({batch, source_length, 768});
     auto mask = at::ones({batch, source_length});
     slt::generate(model, features.narrow(0, 0, 1), mask.narrow(0, 0, 1), config);  // warm-up
@@ -74,6 +82,7 @@ int main(int argc, char** argv) {
     model.steps = 0;
     int64_t tokens = 0;
     double bookkeeping = 0;
+    if (profile) slt_bench::install_operator_timer();
     auto start = std::chrono::steady_clock::now();
     for (int64_t r = 0; r < repeats; ++r) {
       auto out = slt::generate(model, features, mask, config);
@@ -82,6 +91,11 @@ int main(int argc, char** argv) {
       tokens += out.sequences.narrow(1, 1, out.sequences.size(1) - 1).ne(model.special_tokens().pad).sum().item<int64_t>();
     }
     double total = slt_bench::seconds_since(start);
+    if (profile) {
+      at::clearCallbacks();
+      slt_bench::print_operator_times(total, 20);
+      slt_bench::g_times.by_name.clear();
+    }
     std::printf(
         "batch %2lld: %7.1f output tokens/s, %5.1f decoder steps/s; time: %4.1f%% decoder, %4.1f%% search tensor ops "
         "(log-softmax, top-k, cache reordering), %4.1f%% search bookkeeping outside LibTorch\n",
@@ -91,6 +105,7 @@ int main(int argc, char** argv) {
                                   {"full_length", true}, {"seconds", total / repeats},
                                   {"tokens_per_s", tokens / total}, {"tokens", tokens / repeats}});
   }
+  if (only == "t5") return 0;
   // The Tarrés transformer with fairseq's SequenceGenerator: beam 5, 128 tokens, batch 16.
   auto tarres_dir = std::filesystem::temp_directory_path() / "slt-bench-tarres-beam";
   auto tarres = slt_bench::tarres(tarres_dir);

@@ -9,8 +9,6 @@
 #include <sys/resource.h>
 #include <torch/nn/module.h>
 
-#include <ATen/record_function.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -24,6 +22,7 @@
 #include "slt/runtime/log.h"
 #include "slt/runtime/threads.h"
 #include "bench_common.h"
+#include "operator_timer.h"
 
 namespace {
 
@@ -92,43 +91,6 @@ double matmul_gflops(int n) {
   return 2.0 * n * n * static_cast<double>(n) / best / 1e9;
 }
 
-// Wall time per operator called from model code (nested operators are
-// counted in their caller), gathered through RecordFunction callbacks.
-struct OperatorTimes {
-  std::mutex mutex;
-  std::map<std::string, std::pair<double, int64_t>> by_name;
-};
-OperatorTimes g_times;
-thread_local int t_depth = 0;
-thread_local std::chrono::steady_clock::time_point t_start;
-
-void install_operator_timer() {
-  at::addGlobalCallback(at::RecordFunctionCallback(
-                            [](const at::RecordFunction&) -> std::unique_ptr<at::ObserverContext> {
-                              if (t_depth++ == 0) t_start = std::chrono::steady_clock::now();
-                              return nullptr;
-                            },
-                            [](const at::RecordFunction& fn, at::ObserverContext*) {
-                              if (--t_depth != 0) return;
-                              double s = seconds_since(t_start);
-                              std::lock_guard<std::mutex> lock(g_times.mutex);
-                              auto& entry = g_times.by_name[fn.name()];
-                              entry.first += s;
-                              entry.second += 1;
-                            })
-                            .scopes({at::RecordScope::FUNCTION}));
-}
-
-void print_operator_times(double total) {
-  std::vector<std::pair<double, std::string>> rows;
-  for (const auto& [name, entry] : g_times.by_name) rows.emplace_back(entry.first, name);
-  std::sort(rows.rbegin(), rows.rend());
-  std::printf("top operators (share of %.1f s):\n", total);
-  for (size_t i = 0; i < rows.size() && i < 12; ++i)
-    std::printf("  %-36s %6.1f%%  %8.2f s  %lld calls\n", rows[i].second.c_str(), 100 * rows[i].first / total,
-                rows[i].first, static_cast<long long>(g_times.by_name[rows[i].second].second));
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -151,7 +113,7 @@ int main(int argc, char** argv) {
   at::Tensor clip = at::randn({1, 3, encoder->clip_frames(), encoder->crop_size(), encoder->crop_size()});
   at::Tensor padding = at::zeros({1}, at::kLong);
   double seconds = 0;
-  if (profile) install_operator_timer();
+  if (profile) slt_bench::install_operator_timer();
   for (int w = 0; w < windows; ++w) {
     auto start = std::chrono::steady_clock::now();
     at::Tensor features = encoder->extract_features(clip, padding);
@@ -169,6 +131,6 @@ int main(int argc, char** argv) {
               achieved, gemm, achieved / gemm, usage.ru_maxrss / 1024.0 / 1024.0);
   slt_bench::print_measurement({{"bench", "signhiera"}, {"preset", preset}, {"seconds_per_window", seconds},
                                  {"gflops", achieved}, {"matmul_2048_gflops", gemm}, {"ratio", achieved / gemm}});
-  if (profile) print_operator_times(seconds * windows);
+  if (profile) slt_bench::print_operator_times(seconds * windows);
   return 0;
 }

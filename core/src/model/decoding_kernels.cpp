@@ -23,10 +23,14 @@ __attribute__((always_inline)) inline Vec16 load16(const float* p) {
   return v;
 }
 
+// Halving tree of vector adds (a scalar loop would be 15 dependent adds).
 __attribute__((always_inline)) inline float sum16(Vec16 v) {
-  float s = 0;
-  for (int i = 0; i < 16; ++i) s += v[i];
-  return s;
+  typedef float Vec8 __attribute__((vector_size(32)));
+  typedef float Vec4 __attribute__((vector_size(16)));
+  Vec8 h8 = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
+            __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+  Vec4 h4 = __builtin_shufflevector(h8, h8, 0, 1, 2, 3) + __builtin_shufflevector(h8, h8, 4, 5, 6, 7);
+  return (h4[0] + h4[2]) + (h4[1] + h4[3]);
 }
 
 // y[r, n] = bias[n] + x[r, :] . w[n, :] for r < kRows and n in [begin, end).
@@ -116,7 +120,10 @@ __attribute__((always_inline)) inline void add_scaled(float* out, float w, const
   for (int64_t i = 0; i < n; ++i) out[i] += w * v[i];
 }
 
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void attend_rows(
+// The attention kernels run in two passes around ATen's softmax (vectorised,
+// and the very softmax the reference takes): scores, then weighted values.
+
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void ancestor_scores(
     const AncestorAttention& a, int64_t begin, int64_t end, float* scores) {
   const int64_t width = a.heads * a.head_dim;
   for (int64_t task = begin; task < end; ++task) {
@@ -124,26 +131,61 @@ __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) vo
     const float* q = a.queries + task * a.head_dim;
     const int64_t* ancestry = a.ancestors + r * a.ancestor_stride;
     const float* bias = a.bias ? a.bias + h * a.length : nullptr;
-    float highest = -std::numeric_limits<float>::infinity();
+    float* row = scores + task * a.length;
     for (int64_t j = 0; j < a.length; ++j) {
       const float* k = a.keys + (j * a.storage_rows + ancestry[j]) * width + h * a.head_dim;
-      float s = dot(q, k, a.head_dim);
-      if (bias) s += bias[j];
-      scores[j] = s;
-      highest = std::max(highest, s);
+      row[j] = dot(q, k, a.head_dim) + (bias ? bias[j] : 0.0f);
     }
-    float total = 0;
-    for (int64_t j = 0; j < a.length; ++j) {
-      scores[j] = std::exp(scores[j] - highest);
-      total += scores[j];
-    }
+  }
+}
+
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void ancestor_values(
+    const AncestorAttention& a, int64_t begin, int64_t end, const float* weights) {
+  const int64_t width = a.heads * a.head_dim;
+  for (int64_t task = begin; task < end; ++task) {
+    const int64_t r = task / a.heads, h = task % a.heads;
+    const int64_t* ancestry = a.ancestors + r * a.ancestor_stride;
+    const float* row = weights + task * a.length;
     float* out = a.out + task * a.head_dim;
     std::fill(out, out + a.head_dim, 0.0f);
     for (int64_t j = 0; j < a.length; ++j) {
       const float* v = a.values + (j * a.storage_rows + ancestry[j]) * width + h * a.head_dim;
-      add_scaled(out, scores[j] / total, v, a.head_dim);
+      add_scaled(out, row[j], v, a.head_dim);
     }
   }
+}
+
+// Scores [G, S] of G queries against one (input, head)'s keys: each key row
+// is loaded once for all G queries.
+template <int kQueries>
+__attribute__((always_inline)) inline void query_group_scores(const float* q, const float* k, const float* bias,
+                                                              float* scores, int64_t keys, int64_t dim) {
+  for (int64_t j = 0; j < keys; ++j) {
+    const float* key = k + j * dim;
+    for (int g = 0; g < kQueries; ++g) scores[g * keys + j] = dot(q + g * dim, key, dim) + (bias ? bias[j] : 0.0f);
+  }
+}
+
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void few_query_scores(
+    const float* q, const float* k, const float* bias, float* scores, int64_t queries, int64_t keys, int64_t dim) {
+  switch (queries) {
+    case 1: query_group_scores<1>(q, k, bias, scores, keys, dim); break;
+    case 2: query_group_scores<2>(q, k, bias, scores, keys, dim); break;
+    case 3: query_group_scores<3>(q, k, bias, scores, keys, dim); break;
+    case 4: query_group_scores<4>(q, k, bias, scores, keys, dim); break;
+    case 5: query_group_scores<5>(q, k, bias, scores, keys, dim); break;
+    case 6: query_group_scores<6>(q, k, bias, scores, keys, dim); break;
+    case 7: query_group_scores<7>(q, k, bias, scores, keys, dim); break;
+    default: query_group_scores<8>(q, k, bias, scores, keys, dim); break;
+  }
+}
+
+// out[g] = sum_j weights[g, j] * v[j] for G queries, each value row loaded once.
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void few_query_values(
+    const float* weights, const float* v, float* out, int64_t queries, int64_t keys, int64_t dim) {
+  std::fill(out, out + queries * dim, 0.0f);
+  for (int64_t j = 0; j < keys; ++j)
+    for (int64_t g = 0; g < queries; ++g) add_scaled(out + g * dim, weights[g * keys + j], v + j * dim, dim);
 }
 
 bool takes_few_rows_kernel(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
@@ -176,10 +218,58 @@ at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tenso
 }
 
 void attend_over_ancestors(const AncestorAttention& a) {
-  at::parallel_for(0, a.rows * a.heads, 1, [&](int64_t begin, int64_t end) {
-    std::vector<float> scores(static_cast<size_t>(a.length));
-    attend_rows(a, begin, end, scores.data());
+  const int64_t tasks = a.rows * a.heads;
+  at::Tensor scores = at::empty({tasks, a.length}, at::kFloat);
+  float* sp = scores.data_ptr<float>();
+  at::parallel_for(0, tasks, 1, [&](int64_t begin, int64_t end) { ancestor_scores(a, begin, end, sp); });
+  at::Tensor weights = at::softmax(scores, -1);
+  const float* wp = weights.data_ptr<float>();
+  at::parallel_for(0, tasks, 1, [&](int64_t begin, int64_t end) { ancestor_values(a, begin, end, wp); });
+}
+
+at::Tensor attention(const at::Tensor& queries, const at::Tensor& keys, const at::Tensor& values,
+                     const at::Tensor& bias) {
+  auto cpu_float = [](const at::Tensor& t) { return t.device().is_cpu() && t.scalar_type() == at::kFloat; };
+  const bool autograd = at::GradMode::is_enabled() && (queries.requires_grad() || keys.requires_grad() ||
+                                                       values.requires_grad() || (bias.defined() && bias.requires_grad()));
+  const bool mask_only = !bias.defined() || (bias.dim() == 4 && bias.size(1) == 1 && bias.size(2) == 1 &&
+                                             (bias.size(0) == 1 || bias.size(0) == queries.size(0)));
+  if (autograd || queries.dim() != 4 || !cpu_float(queries) || !cpu_float(keys) || !cpu_float(values) ||
+      (bias.defined() && !cpu_float(bias)) || !mask_only || queries.size(2) > kFewRows || !keys.is_contiguous() ||
+      !values.is_contiguous() || keys.sizes() != values.sizes() || keys.size(0) != queries.size(0) ||
+      keys.size(1) != queries.size(1) || keys.size(3) != queries.size(3)) {
+    auto scores = at::matmul(queries, keys.transpose(-2, -1));
+    if (bias.defined()) scores = scores + bias;
+    return at::matmul(at::softmax(scores.to(at::kFloat), -1).to(queries.scalar_type()), values);
+  }
+  const int64_t batch = queries.size(0), heads = queries.size(1), group = queries.size(2), length = keys.size(2),
+                dim = queries.size(3);
+  auto q = queries.contiguous();
+  auto mask = bias.defined() ? bias.reshape({bias.size(0), length}).contiguous() : at::Tensor();
+  auto out = at::empty({batch, heads, group, dim}, q.options());
+  const float* qp = q.data_ptr<float>();
+  const float* kp = keys.data_ptr<float>();
+  const float* vp = values.data_ptr<float>();
+  const float* mp = mask.defined() ? mask.data_ptr<float>() : nullptr;
+  float* op = out.data_ptr<float>();
+  const int64_t tasks = batch * heads;
+  at::Tensor scores = at::empty({tasks, group, length}, at::kFloat);
+  float* sp = scores.data_ptr<float>();
+  at::parallel_for(0, tasks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t task = begin; task < end; ++task) {
+      const float* row_bias = mp ? mp + (mask.size(0) == 1 ? 0 : task / heads) * length : nullptr;
+      few_query_scores(qp + task * group * dim, kp + task * length * dim, row_bias, sp + task * group * length, group,
+                       length, dim);
+    }
   });
+  at::Tensor weights = at::softmax(scores, -1);
+  const float* wp = weights.data_ptr<float>();
+  at::parallel_for(0, tasks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t task = begin; task < end; ++task)
+      few_query_values(wp + task * group * length, vp + task * length * dim, op + task * group * dim, group, length,
+                       dim);
+  });
+  return out;
 }
 
 at::Tensor linear(const torch::nn::LinearImpl& layer, const at::Tensor& x) { return linear(x, layer.weight, layer.bias); }

@@ -1,6 +1,7 @@
 #include "slt/model/generation.h"
 
 #include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
 
 #include <algorithm>
 #include <chrono>
@@ -248,7 +249,7 @@ GenerationOutput generate(Seq2SeqModel& model, const at::Tensor& features, const
                           const GenerationConfig& config) {
   if (config.num_beams < 1) throw UserError("num_beams must be at least 1");
   if (config.max_length < 2) throw UserError("max_length must be at least 2 (the start token and one more)");
-  at::NoGradGuard no_grad;
+  c10::InferenceMode inference;  // no autograd bookkeeping on any tensor operation
   SpecialTokens special = model.special_tokens();
   if (config.forced_bos_token_id) special.forced_bos = *config.forced_bos_token_id;
   if (config.forced_eos_token_id) special.forced_eos = *config.forced_eos_token_id;
@@ -260,7 +261,7 @@ GenerationOutput generate(Seq2SeqModel& model, const at::Tensor& features, const
 std::vector<std::vector<FairseqHypothesis>> generate_fairseq(Seq2SeqModel& model, const at::Tensor& features,
                                                              const at::Tensor& attention_mask,
                                                              const FairseqGenerationConfig& config) {
-  at::NoGradGuard no_grad;
+  c10::InferenceMode inference;  // no autograd bookkeeping on any tensor operation
   const SpecialTokens special = model.special_tokens();
   const int64_t batch = features.size(0), beam = config.beam, eos = special.eos, pad = special.pad;
   const int64_t src_len = features.size(1);

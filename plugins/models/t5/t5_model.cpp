@@ -115,10 +115,16 @@ torch::Tensor AttentionImpl::compute_bias(int64_t query_length, int64_t key_leng
 
 torch::Tensor AttentionImpl::attend(const torch::Tensor& query, const torch::Tensor& keys, const torch::Tensor& values,
                                     const torch::Tensor& bias) {
-  auto scores = torch::matmul(shape(slt::linear(*q, query)), keys.transpose(3, 2)) + bias;  // T5: no 1/sqrt(d)
-  auto weights = torch::softmax(scores.to(torch::kFloat), -1).to(scores.scalar_type());
-  weights = torch::dropout(weights, dropout, is_training());
-  auto out = torch::matmul(weights, values).transpose(1, 2).contiguous();
+  auto queries = shape(slt::linear(*q, query));  // T5: no 1/sqrt(d)
+  torch::Tensor out;
+  if (is_training() && dropout > 0) {
+    auto scores = torch::matmul(queries, keys.transpose(3, 2)) + bias;
+    auto weights = torch::softmax(scores.to(torch::kFloat), -1).to(scores.scalar_type());
+    out = torch::matmul(torch::dropout(weights, dropout, true), values);
+  } else {
+    out = slt::attention(queries, keys, values, bias);
+  }
+  out = out.transpose(1, 2).contiguous();
   return slt::linear(*o, out.view({out.size(0), -1, n_heads * d_kv}));
 }
 
@@ -274,8 +280,8 @@ torch::Tensor SignT5::decode_step(const torch::Tensor& tokens, const torch::Tens
   if (cache.cross_keys.empty()) {
     for (auto& block : decoder_blocks) {
       auto& ca = *block->cross_attention;
-      cache.cross_keys.push_back(ca.shape(slt::linear(*ca.k, encoder_hidden)));
-      cache.cross_values.push_back(ca.shape(slt::linear(*ca.v, encoder_hidden)));
+      cache.cross_keys.push_back(ca.shape(slt::linear(*ca.k, encoder_hidden)).contiguous());
+      cache.cross_values.push_back(ca.shape(slt::linear(*ca.v, encoder_hidden)).contiguous());
     }
   }
   const int64_t rows = tokens.size(0), inputs = encoder_hidden.size(0);

@@ -52,7 +52,9 @@ class DecoderHistory {
 /// the beams of one input (Seq2SeqModel::decode_step).
 struct TransformerDecoderCache : DecoderCache {
   DecoderHistory self;
-  std::vector<at::Tensor> cross_keys, cross_values;  // per layer [inputs, heads, source length, head_dim]
+  // Per layer [inputs, heads, source length, head_dim], contiguous: attention
+  // multiplies them in place, where a transposed view would be copied per step.
+  std::vector<at::Tensor> cross_keys, cross_values;
   void reorder(const at::Tensor& indices) override { self.reorder(indices); }
 };
 

@@ -27,6 +27,16 @@ at::Tensor linear(const torch::nn::LinearImpl& layer, const at::Tensor& x);
 /// Inputs with more rows than this go to the GEMM library.
 constexpr int64_t kFewRows = 8;
 
+/// softmax(q·kᵀ + bias)·v, the softmax in float32, for queries [B, H, G, d]
+/// against keys and values [B, H, S, d] with `bias` [B|1, 1|H, G|1, S] (or
+/// undefined). For a few queries per input and head (G ≤ kFewRows: one
+/// decoding step's beams against their input's encoder states) in contiguous
+/// float32 on the CPU outside autograd, each key and value row is read once
+/// for all G queries and the bias must be [B|1, 1, 1, S] (a padding mask);
+/// everything else goes through at::matmul and at::softmax.
+at::Tensor attention(const at::Tensor& queries, const at::Tensor& keys, const at::Tensor& values,
+                     const at::Tensor& bias);
+
 /// One decoding step's self-attention over a history kept in place
 /// (DecoderHistory): for each row r and head h,
 ///   out[r, h] = softmax_j(q[r, h] · K[j, a(r, j), h] + bias[h, j]) · V[j, a(r, j), h]
