@@ -1,9 +1,12 @@
-// The decoding kernels against plain ATen: the few-row linear layer, and the
+// The decoding kernels against plain ATen: the few-row linear layer, row
+// log-softmax and top-k, attention, and the
 // self-attention history (in-place storage read through ancestors) against a
 // cache that is concatenated and reordered row by row, as Hugging Face does.
 #include <ATen/ATen.h>
 
 #include <catch2/catch.hpp>
+
+#include <limits>
 
 #include "slt/model/decoder_history.h"
 #include "slt/model/decoding_kernels.h"
@@ -107,4 +110,42 @@ TEST_CASE("decoder history refuses a step with another row count than the reorde
   history.advance();
   history.reorder(at::tensor({0, 1, 2}, at::kLong));
   CHECK_THROWS_WITH(history.attend(0, t, t, t, {}), Catch::Contains("4 rows") && Catch::Contains("left 3"));
+}
+
+TEST_CASE("row log-softmax equals at::log_softmax, with extreme and masked values", "[decoding]") {
+  at::manual_seed(6);
+  for (int64_t n : {1, 15, 16, 17, 1000, 32128}) {
+    auto logits = at::randn({4, n}) * 20;
+    if (n > 3) {
+      logits[1][2] = -std::numeric_limits<float>::infinity();  // a masked entry
+      logits[2].fill_(-1e30);                                    // far below exp's range
+      logits[3][0] = 1e4;                                        // one entry dominates
+    }
+    auto want = at::log_softmax(logits, -1);
+    auto got = slt::log_softmax_rows(logits.clone());
+    auto finite = want.isfinite();
+    CHECK(got.isfinite().equal(finite));
+    CHECK(max_abs_diff(got.masked_select(finite), want.masked_select(finite)) < 1e-5);
+  }
+  // Other types are at::log_softmax's.
+  auto doubles = at::randn({2, 50}, at::kDouble);
+  CHECK(slt::log_softmax_rows(doubles.clone()).equal(at::log_softmax(doubles, -1)));
+}
+
+TEST_CASE("per-row top-k equals at::topk, ties in column order", "[decoding]") {
+  at::manual_seed(7);
+  for (int64_t n : {3, 16, 40, 5000}) {
+    for (int64_t k : {1, 3, 10}) {
+      if (k > n) continue;
+      auto x = at::randn({5, n});
+      auto [values, indices] = slt::top_k_per_row(x, k);
+      auto want = at::topk(x, k, 1, true, true);
+      CHECK(values.equal(std::get<0>(want)));
+      CHECK(indices.equal(std::get<1>(want)));
+    }
+  }
+  auto ties = at::tensor({1.0f, 3.0f, 3.0f, -std::numeric_limits<float>::infinity(), 3.0f, 2.0f}).unsqueeze(0);
+  auto [values, indices] = slt::top_k_per_row(ties, 4);
+  CHECK(indices.equal(at::tensor({1L, 2L, 4L, 5L}).unsqueeze(0)));
+  CHECK(values.equal(at::tensor({3.0f, 3.0f, 3.0f, 2.0f}).unsqueeze(0)));
 }

@@ -9,6 +9,11 @@
 #include <limits>
 #include <vector>
 
+// The vector helpers below are always inlined into their callers, so the ABI
+// of passing 64-byte vectors (which GCC warns differs without AVX-512) never
+// applies.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
 namespace slt {
 
 namespace {
@@ -188,6 +193,79 @@ __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) vo
     for (int64_t g = 0; g < queries; ++g) add_scaled(out + g * dim, weights[g * keys + j], v + j * dim, dim);
 }
 
+typedef int32_t VecI16 __attribute__((vector_size(64)));
+
+// exp of 16 floats: Cephes' expf (range reduction by ln 2, degree-6
+// polynomial, 2^n from the exponent bits); inputs below -87.3 give 0.
+__attribute__((always_inline)) inline Vec16 exp16(Vec16 x) {
+  const Vec16 low = x < -87.3f ? (Vec16){} + 1.0f : (Vec16){};
+  x = x < -87.3f ? (Vec16){} - 87.3f : x;
+  x = x > 88.3f ? (Vec16){} + 88.3f : x;
+  Vec16 fx = x * 1.44269504088896341f + 0.5f;
+  VecI16 n = __builtin_convertvector(fx, VecI16);
+  n -= __builtin_convertvector(__builtin_convertvector(n, Vec16) > fx, VecI16) & 1;  // floor
+  fx = __builtin_convertvector(n, Vec16);
+  x = x - fx * 0.693359375f - fx * -2.12194440e-4f;
+  Vec16 y = ((((1.9875691500e-4f * x + 1.3981999507e-3f) * x + 8.3334519073e-3f) * x + 4.1665795894e-2f) * x +
+             1.6666665459e-1f) * x + 5.0000001201e-1f;
+  y = y * x * x + x + 1.0f;
+  Vec16 scale;
+  VecI16 bits = (n + 127) << 23;
+  __builtin_memcpy(&scale, &bits, sizeof scale);
+  return low > 0.0f ? (Vec16){} : y * scale;
+}
+
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void log_softmax_row(float* x, int64_t n) {
+  float highest = -std::numeric_limits<float>::infinity();
+  int64_t i = 0;
+  if (n >= 16) {
+    Vec16 m = load16(x);
+    for (i = 16; i + 16 <= n; i += 16) {
+      Vec16 v = load16(x + i);
+      m = v > m ? v : m;
+    }
+    for (int lane = 0; lane < 16; ++lane) highest = std::max(highest, m[lane]);
+  }
+  for (; i < n; ++i) highest = std::max(highest, x[i]);
+  Vec16 total = {};
+  for (i = 0; i + 16 <= n; i += 16) total += exp16(load16(x + i) - highest);
+  float sum = sum16(total);
+  for (; i < n; ++i) sum += std::exp(x[i] - highest);
+  const float log_sum = std::log(sum);
+  for (i = 0; i < n; ++i) x[i] = (x[i] - highest) - log_sum;
+}
+
+// The k largest of one row, largest first; equal values in column order.
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void top_k_row(
+    const float* x, int64_t n, int64_t k, float* values, int64_t* indices) {
+  int64_t held = 0;
+  float threshold = -std::numeric_limits<float>::infinity();  // the k-th value once k are held
+  auto offer = [&](int64_t j) {
+    const float v = x[j];
+    if (held == k && !(v > threshold)) return;
+    int64_t at = held < k ? held++ : k - 1;
+    while (at > 0 && values[at - 1] < v) {
+      values[at] = values[at - 1];
+      indices[at] = indices[at - 1];
+      --at;
+    }
+    values[at] = v;
+    indices[at] = j;
+    if (held == k) threshold = values[k - 1];
+  };
+  int64_t j = 0;
+  for (; j < n && held < k; ++j) offer(j);
+  for (; j + 16 <= n; j += 16) {
+    // Most blocks hold nothing above the k-th value: one vector compare skips them.
+    VecI16 above = load16(x + j) > threshold;
+    bool any = false;
+    for (int lane = 0; lane < 16; ++lane) any |= above[lane] != 0;
+    if (!any) continue;
+    for (int64_t t = j; t < j + 16; ++t) offer(t);
+  }
+  for (; j < n; ++j) offer(j);
+}
+
 bool takes_few_rows_kernel(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
   if (at::GradMode::is_enabled() && (x.requires_grad() || weight.requires_grad() || (bias.defined() && bias.requires_grad())))
     return false;
@@ -270,6 +348,36 @@ at::Tensor attention(const at::Tensor& queries, const at::Tensor& keys, const at
                        dim);
   });
   return out;
+}
+
+at::Tensor log_softmax_rows(at::Tensor logits) {
+  if (!(logits.device().is_cpu() && logits.scalar_type() == at::kFloat && logits.dim() == 2 && logits.is_contiguous() &&
+        !(at::GradMode::is_enabled() && logits.requires_grad())))
+    return at::log_softmax(logits, -1);
+  const int64_t n = logits.size(1);
+  float* p = logits.data_ptr<float>();
+  at::parallel_for(0, logits.size(0), 1, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) log_softmax_row(p + r * n, n);
+  });
+  return logits;
+}
+
+std::pair<at::Tensor, at::Tensor> top_k_per_row(const at::Tensor& x, int64_t k) {
+  if (!(x.device().is_cpu() && x.scalar_type() == at::kFloat && x.dim() == 2 && k >= 1 && k <= x.size(1))) {
+    auto top = at::topk(x, k, 1, true, true);
+    return {std::get<0>(top), std::get<1>(top)};
+  }
+  auto rows = x.contiguous();
+  const int64_t n = rows.size(1);
+  auto values = at::empty({rows.size(0), k}, rows.options());
+  auto indices = at::empty({rows.size(0), k}, rows.options().dtype(at::kLong));
+  const float* xp = rows.data_ptr<float>();
+  float* vp = values.data_ptr<float>();
+  int64_t* ip = indices.data_ptr<int64_t>();
+  at::parallel_for(0, rows.size(0), 1, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) top_k_row(xp + r * n, n, k, vp + r * k, ip + r * k);
+  });
+  return {values, indices};
 }
 
 at::Tensor linear(const torch::nn::LinearImpl& layer, const at::Tensor& x) { return linear(x, layer.weight, layer.bias); }

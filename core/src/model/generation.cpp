@@ -11,6 +11,7 @@
 
 #include "slt/errors.h"
 #include "slt/io/files.h"
+#include "slt/model/decoding_kernels.h"
 
 namespace slt {
 
@@ -129,12 +130,20 @@ GenerationOutput beam_search(Seq2SeqModel& model, const at::Tensor& encoded_in, 
   while (true) {
     int64_t cur_len = sequences.size(1);
     auto logits = model.decode_step(sequences.select(1, -1), encoded, mask, cache).to(at::kFloat);
-    auto log_probs = at::log_softmax(logits, -1);
+    auto log_probs = log_softmax_rows(logits.contiguous());
     process_logits(log_probs, sequences, config, special);
-    int64_t vocab = log_probs.size(1);
-    auto scores = (log_probs + beam_scores.unsqueeze(1)).view({batch, beams * vocab});
-    auto top = at::topk(scores, 2 * beams, 1, true, true);
+    const int64_t vocab = log_probs.size(1);
+    // HF takes the best 2·beams of (log-probability + beam score) over all the
+    // beams × vocab entries of an input. Those are among the best 2·beams of
+    // each row, as a row's beam score shifts all its entries alike: rank
+    // within rows first, then only beams × 2·beams candidates per input.
+    const int64_t per_row = std::min(2 * beams, vocab);
+    auto [row_best, row_tokens] = top_k_per_row(log_probs, per_row);
+    auto candidates = (row_best + beam_scores.unsqueeze(1)).view({batch, beams * per_row});
+    auto top = at::topk(candidates, 2 * beams, 1, true, true);
     auto top_scores = std::get<0>(top).cpu(), top_ids = std::get<1>(top).cpu();
+    auto row_tokens_cpu = row_tokens.cpu().contiguous();
+    const int64_t* candidate_tokens = row_tokens_cpu.data_ptr<int64_t>();
     auto seq_cpu = sequences.cpu().contiguous();
     auto bookkeeping_start = std::chrono::steady_clock::now();
     // Per-candidate bookkeeping on raw accessors: tensor indexing per element
@@ -152,8 +161,8 @@ GenerationOutput beam_search(Seq2SeqModel& model, const at::Tensor& encoded_in, 
       if (done[b]) continue;
       int64_t beam_idx = 0;
       for (int64_t rank = 0; rank < 2 * beams; ++rank) {
-        int64_t token = i_acc[b][rank] % vocab;
-        int64_t source = b * beams + i_acc[b][rank] / vocab;
+        int64_t source = b * beams + i_acc[b][rank] / per_row;
+        int64_t token = candidate_tokens[source * per_row + i_acc[b][rank] % per_row];
         double score = s_acc[b][rank];
         if (token == special.eos) {
           if (rank >= beams) continue;  // not among the top num_beams: not a finished hypothesis

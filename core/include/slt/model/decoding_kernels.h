@@ -7,6 +7,8 @@
 // weight once and stream it.
 #include <ATen/core/Tensor.h>
 
+#include <utility>
+
 namespace torch::nn {
 class LinearImpl;
 }
@@ -36,6 +38,19 @@ constexpr int64_t kFewRows = 8;
 /// everything else goes through at::matmul and at::softmax.
 at::Tensor attention(const at::Tensor& queries, const at::Tensor& keys, const at::Tensor& values,
                      const at::Tensor& bias);
+
+/// log_softmax over the last dimension of [rows, n] logits, computed as
+/// at::log_softmax does ((x - max) - log(sum(exp(x - max)))). Contiguous
+/// float32 on the CPU is overwritten in place in one parallel pass per row,
+/// with a vectorised exp for the sum (within 2 ulp of expf); other inputs go
+/// to at::log_softmax. Returns the log-probabilities.
+at::Tensor log_softmax_rows(at::Tensor logits);
+
+/// The k largest values of each row of `x` [rows, n] (k <= n) and their
+/// column indices, largest first, as at::topk(x, k, 1, true, true). Float32 on
+/// the CPU is scanned once per row against the running k-th value, where
+/// at::topk partially sorts every row; equal values keep column order.
+std::pair<at::Tensor, at::Tensor> top_k_per_row(const at::Tensor& x, int64_t k);
 
 /// One decoding step's self-attention over a history kept in place
 /// (DecoderHistory): for each row r and head h,
