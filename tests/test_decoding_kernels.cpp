@@ -149,3 +149,24 @@ TEST_CASE("per-row top-k equals at::topk, ties in column order", "[decoding]") {
   CHECK(indices.equal(at::tensor({1L, 2L, 4L, 5L}).unsqueeze(0)));
   CHECK(values.equal(at::tensor({3.0f, 3.0f, 3.0f, 2.0f}).unsqueeze(0)));
 }
+
+TEST_CASE("few-query attention equals matmul-softmax-matmul, with per-input, shared or no mask", "[decoding]") {
+  at::manual_seed(8);
+  at::NoGradGuard no_grad;
+  auto reference = [](const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& bias) {
+    auto scores = at::matmul(q, k.transpose(-2, -1));
+    if (bias.defined()) scores = scores + bias;
+    return at::matmul(at::softmax(scores, -1), v);
+  };
+  for (int64_t group : {1, 5, 8, 9}) {
+    for (int64_t dim : {7, 64}) {
+      auto q = at::randn({3, 2, group, dim}), k = at::randn({3, 2, 40, dim}), v = at::randn({3, 2, 40, dim});
+      auto padding = at::zeros({3, 1, 1, 40});
+      padding.narrow(3, 30, 10).fill_(std::numeric_limits<float>::lowest());  // padded frames, as mask_bias makes them
+      for (const auto& bias : {padding, padding.narrow(0, 0, 1), at::Tensor()}) {
+        INFO("group " << group << " dim " << dim << " bias " << (bias.defined() ? bias.size(0) : 0));
+        CHECK(max_abs_diff(slt::attention(q, k, v, bias), reference(q, k, v, bias)) < 1e-5);
+      }
+    }
+  }
+}
