@@ -170,3 +170,19 @@ TEST_CASE("few-query attention equals matmul-softmax-matmul, with per-input, sha
     }
   }
 }
+
+TEST_CASE("fused RMS norm and gated gelu_new equal their ATen formulas", "[decoding]") {
+  at::manual_seed(9);
+  at::NoGradGuard no_grad;
+  for (int64_t n : {5, 16, 512, 1030}) {
+    auto x = at::randn({3, 2, n}) * 3, w = at::randn({n});
+    auto variance = x.pow(2).mean(-1, true);
+    CHECK(max_abs_diff(slt::rms_norm(x, w, 1e-6), w * (x * at::rsqrt(variance + 1e-6))) < 1e-5);
+    auto a = at::randn({3, n}) * 4, b = at::randn({3, n});
+    a[0][0] = 30;  // tanh saturates
+    a[1][0] = -30;
+    a[2][0] = 1e-5;  // tanh(u) ~ u
+    auto gelu = 0.5 * a * (1.0 + at::tanh(std::sqrt(2.0 / M_PI) * (a + 0.044715 * at::pow(a, 3.0))));
+    CHECK(max_abs_diff(slt::gated_gelu_new(a, b), gelu * b) < 1e-5);
+  }
+}

@@ -266,6 +266,45 @@ __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) vo
   for (; j < n; ++j) offer(j);
 }
 
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void rms_norm_row(
+    const float* x, const float* w, float* y, int64_t n, float eps) {
+  Vec16 squares = {};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    Vec16 v = load16(x + i);
+    squares += v * v;
+  }
+  float sum = sum16(squares);
+  for (; i < n; ++i) sum += x[i] * x[i];
+  const float scale = 1.0f / std::sqrt(sum / static_cast<float>(n) + eps);
+  for (i = 0; i < n; ++i) y[i] = w[i] * (x[i] * scale);
+}
+
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void gated_gelu_new_span(
+    const float* a, const float* b, float* y, int64_t n) {
+  const float k = 0.7978845608028654f;  // sqrt(2 / pi)
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    Vec16 x = load16(a + i);
+    Vec16 u = k * (x + 0.044715f * (x * x * x));
+    Vec16 tanh_u = 1.0f - 2.0f / (exp16(2.0f * u) + 1.0f);
+    Vec16 out = 0.5f * x * (1.0f + tanh_u) * load16(b + i);
+    __builtin_memcpy(y + i, &out, sizeof out);
+  }
+  for (; i < n; ++i) {
+    const float x = a[i];
+    y[i] = 0.5f * x * (1.0f + std::tanh(k * (x + 0.044715f * (x * x * x)))) * b[i];
+  }
+}
+
+bool inference_float(std::initializer_list<const at::Tensor*> tensors) {
+  for (const at::Tensor* t : tensors) {
+    if (!t->device().is_cpu() || t->scalar_type() != at::kFloat || !t->is_contiguous()) return false;
+    if (at::GradMode::is_enabled() && t->requires_grad()) return false;
+  }
+  return true;
+}
+
 bool takes_few_rows_kernel(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
   if (at::GradMode::is_enabled() && (x.requires_grad() || weight.requires_grad() || (bias.defined() && bias.requires_grad())))
     return false;
@@ -378,6 +417,37 @@ std::pair<at::Tensor, at::Tensor> top_k_per_row(const at::Tensor& x, int64_t k) 
     for (int64_t r = begin; r < end; ++r) top_k_row(xp + r * n, n, k, vp + r * k, ip + r * k);
   });
   return {values, indices};
+}
+
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  if (!inference_float({&x, &weight}) || x.dim() < 1 || weight.numel() != x.size(-1) || x.size(-1) == 0) {
+    auto variance = x.to(at::kFloat).pow(2).mean(-1, true);
+    return weight * (x * at::rsqrt(variance + eps));
+  }
+  const int64_t n = x.size(-1), rows = x.numel() / n;
+  auto y = at::empty_like(x);
+  const float* xp = x.data_ptr<float>();
+  const float* wp = weight.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  at::parallel_for(0, rows, std::max<int64_t>(1, 16384 / n), [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) rms_norm_row(xp + r * n, wp, yp + r * n, n, static_cast<float>(eps));
+  });
+  return y;
+}
+
+at::Tensor gated_gelu_new(const at::Tensor& a, const at::Tensor& b) {
+  if (!inference_float({&a, &b}) || a.sizes() != b.sizes()) {
+    auto gelu = 0.5 * a * (1.0 + at::tanh(std::sqrt(2.0 / M_PI) * (a + 0.044715 * at::pow(a, 3.0))));
+    return gelu * b;
+  }
+  auto y = at::empty_like(a);
+  const float* ap = a.data_ptr<float>();
+  const float* bp = b.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  at::parallel_for(0, a.numel(), 16384, [&](int64_t begin, int64_t end) {
+    gated_gelu_new_span(ap + begin, bp + begin, yp + begin, end - begin);
+  });
+  return y;
 }
 
 at::Tensor linear(const torch::nn::LinearImpl& layer, const at::Tensor& x) { return linear(x, layer.weight, layer.bias); }

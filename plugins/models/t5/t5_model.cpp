@@ -60,10 +60,7 @@ torch::Tensor mask_bias(const torch::Tensor& mask) {
 
 RMSNormImpl::RMSNormImpl(int64_t size, double eps_) : eps(eps_) { weight = register_parameter("weight", torch::ones({size})); }
 
-torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
-  auto variance = x.to(torch::kFloat).pow(2).mean(-1, true);
-  return weight * (x * torch::rsqrt(variance + eps));
-}
+torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) { return slt::rms_norm(x, weight, eps); }
 
 AttentionImpl::AttentionImpl(const T5Config& c, bool decoder, bool relative)
     : is_decoder(decoder),
@@ -139,7 +136,10 @@ FeedForwardImpl::FeedForwardImpl(const T5Config& c) : gated(c.is_gated_act), act
 }
 
 torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) {
-  torch::Tensor h = gated ? activation(slt::linear(*wi_0, x), act) * slt::linear(*wi_1, x) : activation(slt::linear(*wi, x), act);
+  torch::Tensor h;
+  if (!gated) h = activation(slt::linear(*wi, x), act);
+  else if (act == "gelu_new") h = slt::gated_gelu_new(slt::linear(*wi_0, x), slt::linear(*wi_1, x));
+  else h = activation(slt::linear(*wi_0, x), act) * slt::linear(*wi_1, x);
   return slt::linear(*wo, torch::dropout(h, dropout, is_training()));
 }
 

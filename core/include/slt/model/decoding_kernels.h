@@ -52,6 +52,16 @@ at::Tensor log_softmax_rows(at::Tensor logits);
 /// at::topk partially sorts every row; equal values keep column order.
 std::pair<at::Tensor, at::Tensor> top_k_per_row(const at::Tensor& x, int64_t k);
 
+/// T5's RMS norm, weight * (x * rsqrt(mean(x², last dim) + eps)), as one pass
+/// per row for contiguous float32 on the CPU outside autograd (ATen's
+/// operators otherwise).
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
+
+/// gelu_new(a) * b, T5 v1.1's gated feed-forward activation (gelu_new:
+/// 0.5·a·(1 + tanh(√(2/π)·(a + 0.044715·a³)))), as one pass for contiguous
+/// float32 on the CPU outside autograd (ATen's operators otherwise).
+at::Tensor gated_gelu_new(const at::Tensor& a, const at::Tensor& b);
+
 /// One decoding step's self-attention over a history kept in place
 /// (DecoderHistory): for each row r and head h,
 ///   out[r, h] = softmax_j(q[r, h] · K[j, a(r, j), h] + bias[h, j]) · V[j, a(r, j), h]
