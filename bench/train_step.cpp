@@ -1,7 +1,7 @@
 // One training step (batch 8, 256 source frames, 32 target tokens) split into
 // data (batch assembly), forward, backward and optimizer time, for the
 // T5 v1.1-small shape and the Tarrés shape.
-//   bench_train_step [--steps 3]
+//   bench_train_step [--steps 3] [--profile 1: time per LibTorch operator, full-length steps]
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/nn/module.h>
@@ -10,6 +10,7 @@
 #include <cstdio>
 
 #include "bench_common.h"
+#include "operator_timer.h"
 #include "slt/data/loader.h"
 #include "slt/runtime/log.h"
 #include "slt/runtime/threads.h"
@@ -17,8 +18,11 @@
 
 int main(int argc, char** argv) {
   int steps = 3;
-  for (int i = 1; i + 1 < argc; i += 2)
+  bool profile = false;
+  for (int i = 1; i + 1 < argc; i += 2) {
     if (std::string(argv[i]) == "--steps") steps = std::stoi(argv[i + 1]);
+    if (std::string(argv[i]) == "--profile") profile = std::string(argv[i + 1]) != "0";
+  }
   slt::setup_logging("warn");
   slt::configure_threads(std::nullopt);  // as a run: every usable CPU, or OMP_NUM_THREADS
   const int64_t batch = 8, source = 256, target = 32;
@@ -50,13 +54,21 @@ int main(int argc, char** argv) {
         slt::clip_grad_norm(model->module(), 1.0);
         optimizer->step();
         auto t4 = std::chrono::steady_clock::now();
-        if (s == 0) continue;
+        if (s == 0) {
+          if (profile && full_length) slt_bench::install_operator_timer();
+          continue;
+        }
         data += std::chrono::duration<double>(t1 - t0).count();
         forward += std::chrono::duration<double>(t2 - t1).count();
         backward += std::chrono::duration<double>(t3 - t2).count();
         step += std::chrono::duration<double>(t4 - t3).count();
       }
       double total = data + forward + backward + step;
+      if (profile && full_length) {
+        at::clearCallbacks();
+        slt_bench::print_operator_times(total, 16);
+        slt_bench::g_times.by_name.clear();
+      }
       std::printf("%-9s %-5s %7.3f s/step: data %5.1f%%, forward %5.1f%%, backward %5.1f%%, optimizer %5.1f%%\n",
                   name.c_str(), full_length ? "full" : "mixed", total / steps, 100 * data / total,
                   100 * forward / total, 100 * backward / total, 100 * step / total);

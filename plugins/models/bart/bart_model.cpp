@@ -4,6 +4,7 @@
 
 #include "slt/errors.h"
 #include "slt/model/decoding_kernels.h"
+#include "slt/model/dropout.h"
 
 namespace slt::bart {
 
@@ -114,7 +115,7 @@ torch::Tensor SignBart::encode(const torch::Tensor& features, const torch::Tenso
   auto embeds = feature_proj_scale * feature_proj->forward(features);
   auto positions = torch::arange(features.size(1), torch::TensorOptions().dtype(torch::kLong).device(features.device())) + 2;
   auto hidden = encoder_layernorm_embedding->forward(embeds + encoder_positions->forward(positions).unsqueeze(0));
-  hidden = torch::dropout(hidden, config_.dropout, is_training());
+  hidden = slt::dropout(hidden, config_.dropout, is_training());
   auto bias = mask_bias(mask);
   for (auto& layer : encoder_layers) hidden = layer->forward(hidden, {}, {}, bias, {}, {}, {});
   return encoder_final ? encoder_final->forward(hidden) : hidden;
@@ -124,7 +125,7 @@ torch::Tensor SignBart::embed_decoder(const torch::Tensor& ids, int64_t past) {
   double scale = config_.scale_embedding ? std::sqrt(static_cast<double>(config_.d_model)) : 1.0;
   auto positions = torch::arange(past, past + ids.size(1), torch::TensorOptions().dtype(torch::kLong).device(ids.device())) + 2;
   auto hidden = decoder_layernorm_embedding->forward(shared->forward(ids) * scale + decoder_positions->forward(positions).unsqueeze(0));
-  return torch::dropout(hidden, config_.dropout, is_training());
+  return slt::dropout(hidden, config_.dropout, is_training());
 }
 
 torch::Tensor SignBart::logits(torch::Tensor hidden) {

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "slt/model/decoding_kernels.h"
+#include "slt/model/dropout.h"
 
 namespace slt::models {
 
@@ -35,7 +36,7 @@ torch::Tensor MultiheadAttentionImpl::attend(const torch::Tensor& query, const t
     auto scores = torch::matmul(q, keys.transpose(2, 3));
     if (bias.defined()) scores = scores + bias;
     auto weights = torch::softmax(scores.to(torch::kFloat), -1).to(scores.scalar_type());
-    out = torch::matmul(torch::dropout(weights, dropout, true), values);
+    out = torch::matmul(slt::dropout(weights, dropout, true), values);
   } else {
     out = slt::attention(q, keys, values, bias);
   }
@@ -59,7 +60,7 @@ TransformerLayerImpl::TransformerLayerImpl(const LayerOptions& o, bool is_decode
 torch::Tensor TransformerLayerImpl::sublayer(const torch::Tensor& x, torch::nn::LayerNorm& norm,
                                              const std::function<torch::Tensor(const torch::Tensor&)>& body) {
   const bool pre = options.normalize_before;
-  auto h = x + torch::dropout(body(pre ? norm->forward(x) : x), options.dropout, is_training());
+  auto h = x + slt::dropout(body(pre ? norm->forward(x) : x), options.dropout, is_training());
   return pre ? h : norm->forward(h);
 }
 
@@ -69,7 +70,7 @@ torch::Tensor TransformerLayerImpl::cross_and_feed_forward(torch::Tensor x, cons
     x = sublayer(x, encoder_attn_layer_norm,
                  [&](const torch::Tensor& h) { return encoder_attn->attend(h, cross_k, cross_v, cross_bias); });
   return sublayer(x, final_layer_norm, [&](const torch::Tensor& h) {
-    auto a = torch::dropout(activation(slt::linear(*fc1, h), options.activation), options.activation_dropout,
+    auto a = slt::dropout(activation(slt::linear(*fc1, h), options.activation), options.activation_dropout,
                             is_training());
     return slt::linear(*fc2, a);
   });

@@ -4,6 +4,7 @@
 
 #include "slt/errors.h"
 #include "slt/model/decoding_kernels.h"
+#include "slt/model/dropout.h"
 
 namespace slt::t5 {
 
@@ -117,7 +118,7 @@ torch::Tensor AttentionImpl::attend(const torch::Tensor& query, const torch::Ten
   if (is_training() && dropout > 0) {
     auto scores = torch::matmul(queries, keys.transpose(3, 2)) + bias;
     auto weights = torch::softmax(scores.to(torch::kFloat), -1).to(scores.scalar_type());
-    out = torch::matmul(torch::dropout(weights, dropout, true), values);
+    out = torch::matmul(slt::dropout(weights, dropout, true), values);
   } else {
     out = slt::attention(queries, keys, values, bias);
   }
@@ -140,7 +141,7 @@ torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) {
   if (!gated) h = activation(slt::linear(*wi, x), act);
   else if (act == "gelu_new") h = slt::gated_gelu_new(slt::linear(*wi_0, x), slt::linear(*wi_1, x));
   else h = activation(slt::linear(*wi_0, x), act) * slt::linear(*wi_1, x);
-  return slt::linear(*wo, torch::dropout(h, dropout, is_training()));
+  return slt::linear(*wo, slt::dropout(h, dropout, is_training()));
 }
 
 BlockImpl::BlockImpl(const T5Config& c, bool is_decoder, bool relative) : dropout(c.dropout_rate) {
@@ -224,7 +225,7 @@ void SignT5::reinit_weights() {
 
 torch::Tensor SignT5::encode(const torch::Tensor& features, const torch::Tensor& mask) {
   const double p = config_.dropout_rate;
-  auto hidden = torch::dropout(feature_proj_scale * feature_proj->forward(features), p, is_training());
+  auto hidden = slt::dropout(feature_proj_scale * feature_proj->forward(features), p, is_training());
   auto bias = mask_bias(mask);  // [B,1,1,T]
   torch::Tensor position_bias;
   for (auto& block : encoder_blocks) {
@@ -232,10 +233,10 @@ torch::Tensor SignT5::encode(const torch::Tensor& features, const torch::Tensor&
     if (!position_bias.defined()) position_bias = attention.compute_bias(hidden.size(1), hidden.size(1)) + bias;
     auto normed = block->self_norm->forward(hidden);
     auto keys = attention.shape(attention.k->forward(normed)), values = attention.shape(attention.v->forward(normed));
-    hidden = hidden + torch::dropout(attention.attend(normed, keys, values, position_bias), p, is_training());
-    hidden = hidden + torch::dropout(block->ff->forward(block->ff_norm->forward(hidden)), p, is_training());
+    hidden = hidden + slt::dropout(attention.attend(normed, keys, values, position_bias), p, is_training());
+    hidden = hidden + slt::dropout(block->ff->forward(block->ff_norm->forward(hidden)), p, is_training());
   }
-  return torch::dropout(encoder_final_norm->forward(hidden), p, is_training());
+  return slt::dropout(encoder_final_norm->forward(hidden), p, is_training());
 }
 
 torch::Tensor SignT5::cross_and_feed_forward(size_t i, torch::Tensor hidden, const torch::Tensor& cross_k,
@@ -243,12 +244,12 @@ torch::Tensor SignT5::cross_and_feed_forward(size_t i, torch::Tensor hidden, con
   const double p = config_.dropout_rate;
   auto& block = decoder_blocks[i];
   auto normed = block->cross_norm->forward(hidden);
-  hidden = hidden + torch::dropout(block->cross_attention->attend(normed, cross_k, cross_v, cross_bias), p, is_training());
-  return hidden + torch::dropout(block->ff->forward(block->ff_norm->forward(hidden)), p, is_training());
+  hidden = hidden + slt::dropout(block->cross_attention->attend(normed, cross_k, cross_v, cross_bias), p, is_training());
+  return hidden + slt::dropout(block->ff->forward(block->ff_norm->forward(hidden)), p, is_training());
 }
 
 torch::Tensor SignT5::lm_logits(const torch::Tensor& hidden) {
-  auto out = torch::dropout(decoder_final_norm->forward(hidden), config_.dropout_rate, is_training());
+  auto out = slt::dropout(decoder_final_norm->forward(hidden), config_.dropout_rate, is_training());
   if (!lm_head) return slt::linear(out * std::pow(config_.d_model, -0.5), shared->weight, {});  // rescaled, as HF
   return slt::linear(*lm_head, out);
 }
@@ -256,7 +257,7 @@ torch::Tensor SignT5::lm_logits(const torch::Tensor& hidden) {
 torch::Tensor SignT5::decode(const torch::Tensor& decoder_input_ids, const torch::Tensor& encoder_hidden,
                              const torch::Tensor& encoder_mask) {
   int64_t length = decoder_input_ids.size(1);
-  auto hidden = torch::dropout(shared->forward(decoder_input_ids), config_.dropout_rate, is_training());
+  auto hidden = slt::dropout(shared->forward(decoder_input_ids), config_.dropout_rate, is_training());
   auto causal = torch::ones({length, length}, torch::TensorOptions().device(hidden.device())).tril();
   auto self_bias = decoder_blocks[0]->self_attention->compute_bias(length, length) +
                    (1.0 - causal).mul(std::numeric_limits<float>::lowest()).unsqueeze(0).unsqueeze(0);
@@ -267,7 +268,7 @@ torch::Tensor SignT5::decode(const torch::Tensor& decoder_input_ids, const torch
     auto& sa = *block->self_attention;
     auto& ca = *block->cross_attention;
     auto attended = sa.attend(normed, sa.shape(sa.k->forward(normed)), sa.shape(sa.v->forward(normed)), self_bias);
-    hidden = hidden + torch::dropout(attended, config_.dropout_rate, is_training());
+    hidden = hidden + slt::dropout(attended, config_.dropout_rate, is_training());
     hidden = cross_and_feed_forward(i, hidden, ca.shape(ca.k->forward(encoder_hidden)),
                                     ca.shape(ca.v->forward(encoder_hidden)), cross_bias);
   }
@@ -288,7 +289,7 @@ torch::Tensor SignT5::decode_step(const torch::Tensor& tokens, const torch::Tens
   if (inputs == 0 || rows % inputs != 0)
     throw std::invalid_argument("SignT5::decode_step: " + std::to_string(rows) + " token rows for " +
                                 std::to_string(inputs) + " encoder rows");
-  auto hidden = torch::dropout(shared->forward(tokens.unsqueeze(1)), p, is_training());
+  auto hidden = slt::dropout(shared->forward(tokens.unsqueeze(1)), p, is_training());
   const int64_t position = cache.self.length();
   // The relative bias of the newest query against every position so far.
   auto self_bias = decoder_blocks[0]->self_attention->compute_bias(1, position + 1, position);
@@ -300,7 +301,7 @@ torch::Tensor SignT5::decode_step(const torch::Tensor& tokens, const torch::Tens
                                       sa.shape(slt::linear(*sa.k, normed)), sa.shape(slt::linear(*sa.v, normed)),
                                       self_bias);
     auto merged = attended.transpose(1, 2).reshape({rows, 1, sa.n_heads * sa.d_kv});
-    hidden = hidden + torch::dropout(slt::linear(*sa.o, merged), p, is_training());
+    hidden = hidden + slt::dropout(slt::linear(*sa.o, merged), p, is_training());
     // The beams of one input, as one sequence of queries against its encoder row.
     hidden = cross_and_feed_forward(i, hidden.view({inputs, rows / inputs, -1}), cache.cross_keys[i],
                                     cache.cross_values[i], cross_bias)

@@ -4,6 +4,7 @@
 
 #include "slt/errors.h"
 #include "slt/model/decoding_kernels.h"
+#include "slt/model/dropout.h"
 
 namespace slt::tarres {
 
@@ -131,7 +132,7 @@ torch::Tensor Sign2Text::encode(const torch::Tensor& source, const torch::Tensor
   double scale = c.no_scale_embedding ? 1.0 : std::sqrt(static_cast<double>(c.encoder_embed_dim));
   // The bool mask is fed to the positional embedding as if it were tokens with padding_idx 1.
   auto positions = sinusoidal_positions(make_positions(padding_mask.to(torch::kLong), 1), c.encoder_embed_dim, 1);
-  auto x = torch::dropout(scale * feat_proj->forward(source) + positions, c.dropout, is_training());
+  auto x = slt::dropout(scale * feat_proj->forward(source) + positions, c.dropout, is_training());
   auto bias = padding_bias(padding_mask);
   for (auto& layer : encoder_layers) {
     if (is_training() && c.encoder_layerdrop > 0 && torch::rand({1}).item<double>() < c.encoder_layerdrop) continue;
@@ -145,7 +146,7 @@ torch::Tensor Sign2Text::embed_tokens_at(const torch::Tensor& tokens, const torc
   double scale = c.no_scale_embedding ? 1.0 : std::sqrt(static_cast<double>(c.decoder_embed_dim));
   auto x = scale * embed_tokens->forward(tokens) + sinusoidal_positions(positions, c.decoder_embed_dim, c.pad);
   if (layernorm_embedding) x = layernorm_embedding->forward(x);
-  return torch::dropout(x, c.dropout, is_training());
+  return slt::dropout(x, c.dropout, is_training());
 }
 
 torch::Tensor Sign2Text::output(torch::Tensor x) {

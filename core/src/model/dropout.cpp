@@ -1,0 +1,55 @@
+#include "slt/model/dropout.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
+
+#include <mutex>
+
+namespace slt {
+
+namespace {
+
+// SplitMix64's finaliser: 64 well-mixed bits from a counter.
+inline uint64_t mix(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+uint64_t seed_from_default_generator() {
+  auto generator = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  return at::check_generator<at::CPUGeneratorImpl>(generator)->random64();
+}
+
+// noise[i] = 1 / keep_probability with probability keep_probability, else 0;
+// each pair of elements from one 64-bit hash of (seed, pair index).
+at::Tensor dropout_noise(at::IntArrayRef sizes, double keep_probability, uint64_t seed) {
+  at::Tensor noise = at::empty(sizes, at::kFloat);
+  float* out = noise.data_ptr<float>();
+  const int64_t n = noise.numel();
+  // Keep when a uniform 32-bit draw falls below keep_probability * 2^32.
+  const uint64_t threshold = static_cast<uint64_t>(keep_probability * 4294967296.0);
+  const float kept = 1.0f / static_cast<float>(keep_probability);  // as ATen: noise.div_(1 - p) in float
+  at::parallel_for(0, (n + 1) / 2, 16384, [&](int64_t begin, int64_t end) {
+    for (int64_t pair = begin; pair < end; ++pair) {
+      const uint64_t bits = mix(seed + static_cast<uint64_t>(pair + 1) * 0x9E3779B97F4A7C15ULL);
+      out[2 * pair] = (bits & 0xFFFFFFFFULL) < threshold ? kept : 0.0f;
+      if (2 * pair + 1 < n) out[2 * pair + 1] = (bits >> 32) < threshold ? kept : 0.0f;
+    }
+  });
+  return noise;
+}
+
+}  // namespace
+
+at::Tensor dropout(const at::Tensor& x, double p, bool train) {
+  if (!train || p == 0 || x.numel() == 0) return x;
+  if (!x.device().is_cpu() || !x.is_floating_point()) return at::dropout(x, p, train);
+  if (p == 1) return x.mul(at::zeros({}, x.options()));
+  at::Tensor noise = dropout_noise(x.sizes(), 1 - p, seed_from_default_generator());
+  return x * (x.scalar_type() == at::kFloat ? noise : noise.to(x.scalar_type()));
+}
+
+}  // namespace slt
