@@ -1,5 +1,5 @@
 // slt-translate: features or videos in, sentences out.
-//   slt-translate --model PATH [--tokenizer PATH] [--beams N] [--max-length N]
+//   slt-translate --model PATH [--tokenizer PATH] [--beams N] [--max-length N] [--batch-size N]
 //                 [--device cpu|cuda] [--ids] [--json] INPUT.pt...
 //   slt-translate --model PATH --extractor SIGNHIERA.pth model_name=NAME [extraction keys] VIDEO.mp4...
 //   slt-translate --model RUN_DIR VIDEO.mp4...   (the run records the extractor its features came from)
@@ -126,6 +126,37 @@ slt::ConfigNode extraction_job(const std::string& checkpoint, const std::vector<
 
 // As model.num_beams and data.max_target_positions allow in a run config.
 constexpr int64_t kMaxBeams = 256;
+constexpr int64_t kMaxBatch = 4096;
+// Inputs read ahead and sorted by length before their batches are formed:
+// enough for batches of similar lengths, few enough to print as we go.
+constexpr int64_t kBatchesPerWindow = 8;
+
+// The best translation of each of `inputs` ([frames, dim] features), in their
+// order: sorted by length into batches of `batch_size`, so that a batch pads
+// little. Each row's result depends on that row alone (tested per model), so
+// the grouping does not change any translation.
+std::vector<slt::Translation> translate_sorted(slt::ModelBundle& bundle, const std::vector<at::Tensor>& inputs,
+                                               int64_t batch_size, at::Device device) {
+  std::vector<size_t> order(inputs.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return inputs[a].size(0) > inputs[b].size(0); });
+  std::vector<slt::Translation> out(inputs.size());
+  for (size_t start = 0; start < order.size(); start += static_cast<size_t>(batch_size)) {
+    const size_t end = std::min(order.size(), start + static_cast<size_t>(batch_size));
+    const int64_t rows = static_cast<int64_t>(end - start), longest = inputs[order[start]].size(0);
+    auto features = at::zeros({rows, longest, inputs[order[start]].size(1)});
+    auto mask = at::zeros({rows, longest});
+    for (int64_t r = 0; r < rows; ++r) {
+      const at::Tensor& item = inputs[order[start + static_cast<size_t>(r)]];
+      features[r].narrow(0, 0, item.size(0)).copy_(item);
+      mask[r].narrow(0, 0, item.size(0)).fill_(1);
+    }
+    auto best = bundle.search->translate(*bundle.model, features.to(device), mask.to(device));
+    for (int64_t r = 0; r < rows; ++r) out[order[start + static_cast<size_t>(r)]] = std::move(best[static_cast<size_t>(r)]);
+  }
+  return out;
+}
 constexpr int64_t kMaxLength = 65536;
 
 bool is_video(const fs::path& file) {
@@ -144,6 +175,8 @@ int run(int argc, char** argv) {
       "max-length", po::value<int64_t>(), "longest output in tokens (default: data.max_target_positions or 128)")(
       "device", po::value<std::string>()->default_value("cpu"), "cpu or cuda")(
       "threads", po::value<int64_t>(), "CPU threads (default: every usable CPU, or OMP_NUM_THREADS)")(
+      "batch-size", po::value<int64_t>()->default_value(16),
+      "inputs translated together, grouped by length (each translation is the same as alone)")(
       "ids", "print token ids")(
       "json", "print one JSON object per input: input, text, ids, score")(
       "extractor", po::value<std::string>(), "SignHiera checkpoint: translate videos (with key=value extraction keys)");
@@ -179,6 +212,8 @@ int run(int argc, char** argv) {
     if (*search.max_length < 1 || *search.max_length > kMaxLength)
       throw slt::UserError("--max-length must be from 1 to " + std::to_string(kMaxLength));
   }
+  const int64_t batch_size = vm["batch-size"].as<int64_t>();
+  if (batch_size < 1 || batch_size > kMaxBatch) throw slt::UserError("--batch-size must be from 1 to " + std::to_string(kMaxBatch));
   LoadedModel loaded = load(vm["model"].as<std::string>(), vm["tokenizer"].as<std::string>(), search, device_name);
   slt::ModelBundle& bundle = loaded.bundle;
   bundle.model->module().to(device);
@@ -196,31 +231,11 @@ int run(int argc, char** argv) {
     encoder = slt::video::open_video_encoder(extraction);
     encoder->module().to(device);
   }
-  for (const auto& input : files) {
-    fs::path file(input);
-    at::Tensor features;
-    if (is_video(file)) {
-      if (!encoder)
-        throw slt::UserError("'" + input + "' is a video and the model records no extractor.yaml: give the feature "
-                             "extractor with --extractor SIGNHIERA.pth "
-                             "model_name=NAME (and the model.* keys it was built with)");
-      at::InferenceMode inference;
-      features = slt::video::extract_video_features(*encoder, file, slt::video::video_feature_options(extraction)).clone();
-    } else if (file.extension() == ".pt") {
-      features = slt::load_pt_tensor(input).to(at::kFloat);
-    } else {
-      throw slt::UserError("'" + input + "': slt-translate reads features .pt files and videos (.mp4, .mov, .mkv, ...)");
-    }
-    check_features(features, input, loaded.feature_dim);
-    if (loaded.normalize) features = loaded.normalize->apply(features.cpu(), input);
-    features = features.unsqueeze(0).to(device);
-    auto mask = at::ones({1, features.size(1)}, at::TensorOptions().device(device));
-    slt::Translation best = bundle.search->translate(*bundle.model, features, mask).at(0);
+  auto print = [&](const std::string& input, const slt::Translation& best) {
     const std::vector<int64_t>& ids = best.tokens;
-    double score = best.score;
     std::string text = bundle.tokenizer->decode(ids, true);
     if (vm.count("json")) {
-      nlohmann::ordered_json j = {{"input", input}, {"text", text}, {"ids", ids}, {"score", score}};
+      nlohmann::ordered_json j = {{"input", input}, {"text", text}, {"ids", ids}, {"score", best.score}};
       std::cout << j.dump() << "\n";
     } else if (vm.count("ids")) {
       for (size_t i = 0; i < ids.size(); ++i) std::cout << (i ? " " : "") << ids[i];
@@ -228,6 +243,34 @@ int run(int argc, char** argv) {
     } else {
       std::cout << text << "\n";
     }
+  };
+  const size_t window = static_cast<size_t>(batch_size * kBatchesPerWindow);
+  for (size_t first = 0; first < files.size(); first += window) {
+    const size_t last = std::min(files.size(), first + window);
+    std::vector<at::Tensor> features;
+    for (size_t k = first; k < last; ++k) {
+      const std::string& input = files[k];
+      fs::path file(input);
+      at::Tensor f;
+      if (is_video(file)) {
+        if (!encoder)
+          throw slt::UserError("'" + input + "' is a video and the model records no extractor.yaml: give the feature "
+                               "extractor with --extractor SIGNHIERA.pth "
+                               "model_name=NAME (and the model.* keys it was built with)");
+        at::InferenceMode inference;
+        f = slt::video::extract_video_features(*encoder, file, slt::video::video_feature_options(extraction)).clone();
+      } else if (file.extension() == ".pt") {
+        f = slt::load_pt_tensor(input).to(at::kFloat);
+      } else {
+        throw slt::UserError("'" + input + "': slt-translate reads features .pt files and videos (.mp4, .mov, .mkv, ...)");
+      }
+      check_features(f, input, loaded.feature_dim);
+      if (loaded.normalize) f = loaded.normalize->apply(f.cpu(), input);
+      features.push_back(f.to(at::kFloat).cpu());
+    }
+    auto best = translate_sorted(bundle, features, batch_size, device);
+    for (size_t k = first; k < last; ++k) print(files[k], best[k - first]);
+    std::cout.flush();
   }
   return 0;
 }

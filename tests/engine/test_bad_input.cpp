@@ -252,7 +252,7 @@ TEST_CASE("slt-data synthetic does not overwrite a dataset unless told to", "[en
   CHECK(read_file(toy.data / "manifests" / "train_features.tsv") != manifest);
 }
 
-TEST_CASE("slt-translate caps and honours --beams and --max-length for every model", "[engine][bad-input]") {
+TEST_CASE("slt-translate caps and honours --beams, --max-length and --batch-size for every model", "[engine][bad-input]") {
   ToyData toy;
   fs::path run = toy.dir.path() / "run";
   REQUIRE(run_command(toy.tarres(run) + "common.eval_steps=null optim.epochs=1").exit_code == 0);
@@ -280,6 +280,24 @@ TEST_CASE("slt-translate caps and honours --beams and --max-length for every mod
   INFO(capped.output);
   REQUIRE(capped.exit_code == 0);
   CHECK(count_ids(capped.output) <= 4);
+  // Inputs of different lengths, grouped by length into batches, translate as they do one at a
+  // time, printed in input order.
+  auto full = slt::load_pt_tensor(test.features.string());
+  std::string inputs;
+  for (int64_t frames : {full.size(0), int64_t{3}, full.size(0) / 2, int64_t{1}, int64_t{5}}) {
+    fs::path cut = toy.dir.path() / ("cut" + std::to_string(frames) + ".pt");
+    slt::save_pt(cut.string(), full.narrow(0, 0, frames).clone());
+    inputs += " " + cut.string();
+  }
+  auto alone = run_command(translate + "--batch-size 1" + inputs);
+  auto grouped = run_command(translate + "--batch-size 3" + inputs);
+  REQUIRE(alone.exit_code == 0);
+  REQUIRE(grouped.exit_code == 0);
+  CHECK(std::count(alone.output.begin(), alone.output.end(), '\n') == 5);
+  CHECK(grouped.output == alone.output);
+  auto zero = run_command(translate + "--batch-size 0" + inputs);
+  CHECK(zero.exit_code == 2);
+  CHECK_THAT(zero.output, Catch::Contains("--batch-size must be from 1 to"));
 }
 
 TEST_CASE("slt-report skips broken metrics lines and names a broken results file", "[engine][bad-input][report]") {
