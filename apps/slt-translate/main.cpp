@@ -126,38 +126,11 @@ slt::ConfigNode extraction_job(const std::string& checkpoint, const std::vector<
 
 // As model.num_beams and data.max_target_positions allow in a run config.
 constexpr int64_t kMaxBeams = 256;
+constexpr int64_t kMaxLength = 65536;
 constexpr int64_t kMaxBatch = 4096;
 // Inputs read ahead and sorted by length before their batches are formed:
 // enough for batches of similar lengths, few enough to print as we go.
 constexpr int64_t kBatchesPerWindow = 8;
-
-// The best translation of each of `inputs` ([frames, dim] features), in their
-// order: sorted by length into batches of `batch_size`, so that a batch pads
-// little. Each row's result depends on that row alone (tested per model), so
-// the grouping does not change any translation.
-std::vector<slt::Translation> translate_sorted(slt::ModelBundle& bundle, const std::vector<at::Tensor>& inputs,
-                                               int64_t batch_size, at::Device device) {
-  std::vector<size_t> order(inputs.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(),
-                   [&](size_t a, size_t b) { return inputs[a].size(0) > inputs[b].size(0); });
-  std::vector<slt::Translation> out(inputs.size());
-  for (size_t start = 0; start < order.size(); start += static_cast<size_t>(batch_size)) {
-    const size_t end = std::min(order.size(), start + static_cast<size_t>(batch_size));
-    const int64_t rows = static_cast<int64_t>(end - start), longest = inputs[order[start]].size(0);
-    auto features = at::zeros({rows, longest, inputs[order[start]].size(1)});
-    auto mask = at::zeros({rows, longest});
-    for (int64_t r = 0; r < rows; ++r) {
-      const at::Tensor& item = inputs[order[start + static_cast<size_t>(r)]];
-      features[r].narrow(0, 0, item.size(0)).copy_(item);
-      mask[r].narrow(0, 0, item.size(0)).fill_(1);
-    }
-    auto best = bundle.search->translate(*bundle.model, features.to(device), mask.to(device));
-    for (int64_t r = 0; r < rows; ++r) out[order[start + static_cast<size_t>(r)]] = std::move(best[static_cast<size_t>(r)]);
-  }
-  return out;
-}
-constexpr int64_t kMaxLength = 65536;
 
 bool is_video(const fs::path& file) {
   static const std::set<std::string> extensions = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"};
@@ -268,7 +241,7 @@ int run(int argc, char** argv) {
       if (loaded.normalize) f = loaded.normalize->apply(f.cpu(), input);
       features.push_back(f.to(at::kFloat).cpu());
     }
-    auto best = translate_sorted(bundle, features, batch_size, device);
+    auto best = slt::translate_by_length(*bundle.search, *bundle.model, features, batch_size, device);
     for (size_t k = first; k < last; ++k) print(files[k], best[k - first]);
     std::cout.flush();
   }

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <limits>
+#include <stdexcept>
 
 #include "slt/errors.h"
 #include "slt/io/files.h"
@@ -365,6 +366,32 @@ std::vector<std::vector<FairseqHypothesis>> generate_fairseq(Seq2SeqModel& model
   for (auto& hyps : finalized)
     std::stable_sort(hyps.begin(), hyps.end(), [](const auto& a, const auto& b) { return a.score > b.score; });
   return finalized;
+}
+
+std::vector<Translation> translate_by_length(const SearchStrategy& search, Seq2SeqModel& model,
+                                             const std::vector<at::Tensor>& inputs, int64_t batch_size,
+                                             at::Device device) {
+  if (batch_size < 1) throw std::invalid_argument("translate_by_length: batch_size < 1");
+  std::vector<size_t> order(inputs.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return inputs[a].size(0) > inputs[b].size(0); });
+  std::vector<Translation> out(inputs.size());
+  for (size_t start = 0; start < order.size(); start += static_cast<size_t>(batch_size)) {
+    const size_t end = std::min(order.size(), start + static_cast<size_t>(batch_size));
+    const at::Tensor& longest = inputs[order[start]];
+    const int64_t rows = static_cast<int64_t>(end - start);
+    auto features = at::zeros({rows, longest.size(0), longest.size(1)}, longest.options());
+    auto mask = at::zeros({rows, longest.size(0)}, longest.options().dtype(at::kFloat));
+    for (int64_t r = 0; r < rows; ++r) {
+      const at::Tensor& item = inputs[order[start + static_cast<size_t>(r)]];
+      features[r].narrow(0, 0, item.size(0)).copy_(item);
+      mask[r].narrow(0, 0, item.size(0)).fill_(1);
+    }
+    auto best = search.translate(model, features.to(device), mask.to(device));
+    for (int64_t r = 0; r < rows; ++r) out[order[start + static_cast<size_t>(r)]] = std::move(best[static_cast<size_t>(r)]);
+  }
+  return out;
 }
 
 HfSearch::HfSearch(GenerationConfig config, const SearchOptions& options) : config_(std::move(config)) {

@@ -51,6 +51,9 @@ void gather_ranks(ProcessGroup& group, std::vector<int64_t>& indices, Evaluation
   }
 }
 
+// Loader batches whose items are sorted by length together before translation.
+constexpr int64_t kBatchesSortedTogether = 4;
+
 }  // namespace
 
 double token_accuracy(const at::Tensor& logits, const at::Tensor& labels, int64_t pad) {
@@ -74,30 +77,53 @@ Evaluation evaluate(const ModelBundle& bundle, FeatureLoader& loader, const std:
   FeatureBatch batch;
   size_t samples_seen = 0, batches = 0;
   std::vector<int64_t> indices;  // dataset positions of the predictions
+  // Translations wait for a few batches, then go through the search sorted by
+  // length (less padding); the loss and accuracy stay per loader batch, as
+  // the reference averages them.
+  std::vector<at::Tensor> waiting;  // each item's features, unpadded
+  std::vector<FeatureBatch> pending;
+  auto translate_pending = [&] {
+    if (waiting.empty()) return;
+    std::vector<Translation> generated;
+    {
+      AutocastScope autocast(options.precision, options.device);
+      generated = translate_by_length(*bundle.search, *bundle.model, waiting, loader.batch_size(), options.device);
+    }
+    size_t next = 0;
+    for (const FeatureBatch& done : pending) {
+      samples_seen += done.labels_text.size();
+      for (size_t i = 0; i < done.labels_text.size(); ++i) {
+        std::string prediction(trim(bundle.tokenizer->decode(generated[next++].tokens, true)));
+        if (options.truecaser) prediction = options.truecaser->apply(prediction);
+        std::string reference(trim(done.labels_text[i]));
+        // The reference numbers samples after counting the batch: P-<seen + i>.
+        if (options.print_samples)
+          spdlog::info("P-{}: {}\nR-{}: {}", samples_seen + i, prediction, samples_seen + i, reference);
+        indices.push_back(static_cast<int64_t>(done.indices[i]));
+        result.predictions.push_back(std::move(prediction));
+        result.references.push_back(std::move(reference));
+      }
+    }
+    waiting.clear();
+    pending.clear();
+  };
   while (loader.next(batch)) {
     Batch b = to_device(batch, options.device);
-    std::vector<Translation> generated;
     {
       AutocastScope autocast(options.precision, options.device);
       ModelOutput out = bundle.model->forward(b);
       loss.update(out.loss.item<double>());
       acc.update(token_accuracy(out.logits, b.labels, pad), static_cast<int64_t>(batch.labels_text.size()));
-      generated = bundle.search->translate(*bundle.model, b.features, b.attention_mask);
     }
-    samples_seen += generated.size();
-    for (size_t i = 0; i < generated.size(); ++i) {
-      std::string prediction(trim(bundle.tokenizer->decode(generated[i].tokens, true)));
-      if (options.truecaser) prediction = options.truecaser->apply(prediction);
-      std::string reference(trim(batch.labels_text[i]));
-      // The reference numbers samples after counting the batch: P-<seen + i>.
-      if (options.print_samples)
-        spdlog::info("P-{}: {}\nR-{}: {}", samples_seen + i, prediction, samples_seen + i, reference);
-      indices.push_back(static_cast<int64_t>(batch.indices[i]));
-      result.predictions.push_back(std::move(prediction));
-      result.references.push_back(std::move(reference));
-    }
+    auto lengths = batch.attention_mask.sum(1).to(at::kLong);
+    for (int64_t i = 0; i < batch.features.size(0); ++i)
+      waiting.push_back(batch.features[i].narrow(0, 0, lengths[i].item<int64_t>()));
+    batch.features = batch.attention_mask = batch.labels = at::Tensor();  // the items above hold what is needed
+    pending.push_back(std::move(batch));
+    if (static_cast<int64_t>(pending.size()) == kBatchesSortedTogether) translate_pending();
     if (++batches % 10 == 0) spdlog::info("eval {}: {}/{} batches", name, batches, loader.num_batches());
   }
+  translate_pending();
   if (options.group && options.group->size() > 1) gather_ranks(*options.group, indices, result, loss, acc);
   auto scores = metrics::score_corpus(result.predictions, result.references);
   result.stats["loss"] = loss.average();

@@ -81,6 +81,7 @@ class FeatureLoader {
   size_t size() const { return total_; }  // items, over all replicas
   size_t replica_size() const;              // items this replica reads an epoch
   size_t num_batches() const;
+  int64_t batch_size() const { return options_.batch_size; }
   // Starts epoch `epoch` (sets it on the datasets and fixes the order),
   // skipping the first `skip_batches` batches (resuming mid-epoch).
   void start_epoch(int64_t epoch, size_t skip_batches = 0);

@@ -102,6 +102,14 @@ class SearchStrategy {
   virtual std::string describe() const = 0;  // one line for logs
 };
 
+/// The best translation of each of `inputs` ([frames, dim] features each), in
+/// their order, translated in batches of `batch_size` inputs of similar
+/// length (longest first), so that a batch pads little. Each row's result
+/// depends on that row alone, so the grouping changes no translation.
+std::vector<Translation> translate_by_length(const SearchStrategy& search, Seq2SeqModel& model,
+                                             const std::vector<at::Tensor>& inputs, int64_t batch_size,
+                                             at::Device device);
+
 // Hugging Face generate(): `config` with num_beams / max_length from `options` when set.
 class HfSearch : public SearchStrategy {
  public:
