@@ -92,4 +92,17 @@ void DecoderHistory::reorder(const at::Tensor& indices) {
   rows_ = ancestors_.size(0);
 }
 
+void TransformerDecoderCache::reorder(const at::Tensor& indices) {
+  const int64_t rows_before = self.rows();
+  self.reorder(indices);
+  if (cross_keys.empty() || rows_before == 0 || indices.size(0) == rows_before) return;
+  // Whole inputs left: each kept group of rows still continues one input, so
+  // its first row names that input (rows_before / inputs rows per input).
+  const int64_t per_input = rows_before / cross_keys[0].size(0);
+  auto long_indices = indices.to(cross_keys[0].device(), at::kLong);
+  auto inputs_left = long_indices.slice(0, 0, indices.size(0), per_input).div(per_input, "floor");
+  for (auto* list : {&cross_keys, &cross_values})
+    for (auto& t : *list) t = t.index_select(0, inputs_left);
+}
+
 }  // namespace slt

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <limits>
+#include <numeric>
 #include <stdexcept>
 
 #include "slt/errors.h"
@@ -127,9 +128,13 @@ GenerationOutput beam_search(Seq2SeqModel& model, const at::Tensor& encoded_in, 
   std::unique_ptr<DecoderCache> cache;
   const int64_t decoder_prompt_len = 1;
   double bookkeeping = 0;
+  // The inputs still searched, in row order: an input whose search has ended
+  // leaves the batch (HF keeps decoding it, without effect on any result).
+  std::vector<int64_t> live(static_cast<size_t>(batch));
+  std::iota(live.begin(), live.end(), 0);
 
   while (true) {
-    int64_t cur_len = sequences.size(1);
+    const int64_t cur_len = sequences.size(1), searched = static_cast<int64_t>(live.size());
     auto logits = model.decode_step(sequences.select(1, -1), encoded, mask, cache).to(at::kFloat);
     auto log_probs = log_softmax_rows(logits.contiguous());
     process_logits(log_probs, sequences, config, special);
@@ -140,7 +145,7 @@ GenerationOutput beam_search(Seq2SeqModel& model, const at::Tensor& encoded_in, 
     // within rows first, then only beams × 2·beams candidates per input.
     const int64_t per_row = std::min(2 * beams, vocab);
     auto [row_best, row_tokens] = top_k_per_row(log_probs, per_row);
-    auto candidates = (row_best + beam_scores.unsqueeze(1)).view({batch, beams * per_row});
+    auto candidates = (row_best + beam_scores.unsqueeze(1)).view({searched, beams * per_row});
     auto top = at::topk(candidates, 2 * beams, 1, true, true);
     auto top_scores = std::get<0>(top).cpu(), top_ids = std::get<1>(top).cpu();
     auto row_tokens_cpu = row_tokens.cpu().contiguous();
@@ -149,45 +154,61 @@ GenerationOutput beam_search(Seq2SeqModel& model, const at::Tensor& encoded_in, 
     auto bookkeeping_start = std::chrono::steady_clock::now();
     // Per-candidate bookkeeping on raw accessors: tensor indexing per element
     // would cost more than the decoder step itself at batch 16.
-    auto next_scores = at::zeros({batch, beams}, at::kFloat);
-    auto next_tokens = at::full({batch, beams}, special.pad, at::kLong);
-    auto next_indices = at::zeros({batch, beams}, at::kLong);
+    auto next_scores = at::zeros({searched, beams}, at::kFloat);
+    auto next_tokens = at::full({searched, beams}, special.pad, at::kLong);
+    auto next_indices = at::zeros({searched, beams}, at::kLong);
     auto ns = next_scores.accessor<float, 2>();
     auto nt = next_tokens.accessor<int64_t, 2>();
     auto ni = next_indices.accessor<int64_t, 2>();
     auto s_acc = top_scores.accessor<float, 2>();
     auto i_acc = top_ids.accessor<int64_t, 2>();
     const int64_t* rows = seq_cpu.data_ptr<int64_t>();
-    for (int64_t b = 0; b < batch; ++b) {
-      if (done[b]) continue;
+    for (int64_t p = 0; p < searched; ++p) {
+      const int64_t b = live[static_cast<size_t>(p)];
       int64_t beam_idx = 0;
       for (int64_t rank = 0; rank < 2 * beams; ++rank) {
-        int64_t source = b * beams + i_acc[b][rank] / per_row;
-        int64_t token = candidate_tokens[source * per_row + i_acc[b][rank] % per_row];
-        double score = s_acc[b][rank];
+        int64_t source = p * beams + i_acc[p][rank] / per_row;
+        int64_t token = candidate_tokens[source * per_row + i_acc[p][rank] % per_row];
+        double score = s_acc[p][rank];
         if (token == special.eos) {
           if (rank >= beams) continue;  // not among the top num_beams: not a finished hypothesis
           std::vector<int64_t> tokens(rows + source * cur_len, rows + (source + 1) * cur_len);
           // HF counts the EOS about to be appended: cur_len + 1 - prompt.
           finished[b].add(std::move(tokens), score, cur_len + 1 - decoder_prompt_len);
         } else {
-          ns[b][beam_idx] = static_cast<float>(score);
-          nt[b][beam_idx] = token;
-          ni[b][beam_idx] = source;
+          ns[p][beam_idx] = static_cast<float>(score);
+          nt[p][beam_idx] = token;
+          ni[p][beam_idx] = source;
           if (++beam_idx == beams) break;
         }
       }
-      double best = s_acc[b][0];
-      for (int64_t rank = 1; rank < 2 * beams; ++rank) best = std::max(best, static_cast<double>(s_acc[b][rank]));
+      double best = s_acc[p][0];
+      for (int64_t rank = 1; rank < 2 * beams; ++rank) best = std::max(best, static_cast<double>(s_acc[p][rank]));
       done[b] = done[b] || finished[b].is_done(best, cur_len + 1 - decoder_prompt_len);
     }
     bookkeeping += std::chrono::duration<double>(std::chrono::steady_clock::now() - bookkeeping_start).count();
     auto indices = next_indices.view({-1}).to(encoded.device());
     sequences = at::cat({sequences.index_select(0, indices), next_tokens.view({-1, 1}).to(encoded.device())}, 1);
     beam_scores = next_scores.view({-1}).to(encoded.device());
+    std::vector<int64_t> kept_positions, kept_rows;
+    for (int64_t p = 0; p < searched; ++p) {
+      if (done[static_cast<size_t>(live[static_cast<size_t>(p)])]) continue;
+      kept_positions.push_back(p);
+      for (int64_t k = 0; k < beams; ++k) kept_rows.push_back(p * beams + k);
+    }
+    if (kept_positions.empty() || sequences.size(1) >= config.max_length) break;
+    if (static_cast<int64_t>(kept_positions.size()) < searched) {
+      auto rows_left = at::tensor(kept_rows, long_options), positions_left = at::tensor(kept_positions, long_options);
+      sequences = sequences.index_select(0, rows_left);
+      beam_scores = beam_scores.index_select(0, rows_left);
+      indices = indices.index_select(0, rows_left);
+      encoded = encoded.index_select(0, shared ? positions_left : rows_left);
+      mask = mask.index_select(0, shared ? positions_left : rows_left);
+      std::vector<int64_t> still;
+      for (int64_t p : kept_positions) still.push_back(live[static_cast<size_t>(p)]);
+      live = std::move(still);
+    }
     cache->reorder(indices);
-    bool all_done = std::all_of(done.begin(), done.end(), [](bool d) { return d; });
-    if (all_done || sequences.size(1) >= config.max_length) break;
   }
 
   // Finalize: the open beams compete with the finished ones.
@@ -196,15 +217,18 @@ GenerationOutput beam_search(Seq2SeqModel& model, const at::Tensor& encoded_in, 
   auto final_scores = beam_scores.cpu();
   std::vector<Hypothesis> best(batch);
   int64_t longest = 0;
-  for (int64_t b = 0; b < batch; ++b) {
-    if (!done[b]) {
-      for (int64_t k = 0; k < beams; ++k) {
-        auto row = seq_cpu[b * beams + k];
-        std::vector<int64_t> tokens(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + row.numel());
-        finished[b].add(std::move(tokens), final_scores[b * beams + k].item<double>(),
-                        static_cast<int64_t>(row.numel()) - decoder_prompt_len);
-      }
+  for (size_t p = 0; p < live.size(); ++p) {
+    const int64_t b = live[p];
+    if (done[b]) continue;
+    for (int64_t k = 0; k < beams; ++k) {
+      const int64_t r = static_cast<int64_t>(p) * beams + k;
+      auto row = seq_cpu[r];
+      std::vector<int64_t> tokens(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + row.numel());
+      finished[b].add(std::move(tokens), final_scores[r].item<double>(),
+                      static_cast<int64_t>(row.numel()) - decoder_prompt_len);
     }
+  }
+  for (int64_t b = 0; b < batch; ++b) {
     auto& hyps = finished[b].beams;
     best[b] = *std::max_element(hyps.begin(), hyps.end(),
                                 [](const Hypothesis& x, const Hypothesis& y) { return x.score < y.score; });

@@ -36,6 +36,7 @@ class DecoderHistory {
   void reorder(const at::Tensor& indices);
 
   int64_t length() const { return length_; }
+  int64_t rows() const { return rows_; }  // 0 before the first step
 
  private:
   // Room for position length() in `layer`'s storage and in the ancestors.
@@ -49,13 +50,16 @@ class DecoderHistory {
 /// The decoder cache of an encoder-decoder transformer: the self-attention
 /// history, and each layer's cross-attention keys and values, computed once
 /// per input. Those are never reordered: beam search moves rows only among
-/// the beams of one input (Seq2SeqModel::decode_step).
+/// the beams of one input (Seq2SeqModel::decode_step); they only shrink when
+/// the search drops inputs it has finished.
 struct TransformerDecoderCache : DecoderCache {
   DecoderHistory self;
   // Per layer [inputs, heads, source length, head_dim], contiguous: attention
   // multiplies them in place, where a transposed view would be copied per step.
   std::vector<at::Tensor> cross_keys, cross_values;
-  void reorder(const at::Tensor& indices) override { self.reorder(indices); }
+  // Rows move within their input; when whole inputs leave (fewer indices than
+  // rows), their cross-attention rows go too.
+  void reorder(const at::Tensor& indices) override;
 };
 
 }  // namespace slt
