@@ -9,6 +9,8 @@
 #include <limits>
 #include <vector>
 
+#include "slt/model/dropout.h"
+
 // The vector helpers below are always inlined into their callers, so the ABI
 // of passing 64-byte vectors (which GCC warns differs without AVX-512) never
 // applies.
@@ -345,19 +347,20 @@ void attend_over_ancestors(const AncestorAttention& a) {
 }
 
 at::Tensor attention(const at::Tensor& queries, const at::Tensor& keys, const at::Tensor& values,
-                     const at::Tensor& bias) {
+                     const at::Tensor& bias, double dropout_p, bool train) {
   auto cpu_float = [](const at::Tensor& t) { return t.device().is_cpu() && t.scalar_type() == at::kFloat; };
   const bool autograd = at::GradMode::is_enabled() && (queries.requires_grad() || keys.requires_grad() ||
                                                        values.requires_grad() || (bias.defined() && bias.requires_grad()));
   const bool mask_only = !bias.defined() || (bias.dim() == 4 && bias.size(1) == 1 && bias.size(2) == 1 &&
                                              (bias.size(0) == 1 || bias.size(0) == queries.size(0)));
-  if (autograd || queries.dim() != 4 || !cpu_float(queries) || !cpu_float(keys) || !cpu_float(values) ||
+  if ((train && dropout_p > 0) || autograd || queries.dim() != 4 || !cpu_float(queries) || !cpu_float(keys) || !cpu_float(values) ||
       (bias.defined() && !cpu_float(bias)) || !mask_only || queries.size(2) > kFewRows || !keys.is_contiguous() ||
       !values.is_contiguous() || keys.sizes() != values.sizes() || keys.size(0) != queries.size(0) ||
       keys.size(1) != queries.size(1) || keys.size(3) != queries.size(3)) {
     auto scores = at::matmul(queries, keys.transpose(-2, -1));
     if (bias.defined()) scores = scores + bias;
-    return at::matmul(at::softmax(scores.to(at::kFloat), -1).to(queries.scalar_type()), values);
+    auto weights = at::softmax(scores.to(at::kFloat), -1).to(queries.scalar_type());
+    return at::matmul(slt::dropout(weights, dropout_p, train), values);
   }
   const int64_t batch = queries.size(0), heads = queries.size(1), group = queries.size(2), length = keys.size(2),
                 dim = queries.size(3);

@@ -306,8 +306,10 @@ std::vector<std::vector<FairseqHypothesis>> generate_fairseq(Seq2SeqModel& model
   if (!shared) encoded = encoded.repeat_interleave(beam, 0);
   auto mask = shared ? attention_mask : attention_mask.repeat_interleave(beam, 0);
   auto device = encoded.device();
-  // Rows are (sentence, beam); finished sentences keep decoding but are ignored,
-  // which leaves the others' results unchanged (each row depends on itself only).
+  // Rows are (sentence, beam) for the sentences still searched (`live`, in
+  // row order); a finished sentence leaves the batch, as in fairseq.
+  std::vector<int64_t> live(static_cast<size_t>(batch));
+  std::iota(live.begin(), live.end(), 0);
   auto tokens = at::full({batch * beam, max_len + 2}, pad, at::TensorOptions().dtype(at::kLong));
   tokens.select(1, 0).fill_(eos);
   auto scores = at::zeros({batch * beam, max_len + 1}, at::kFloat);
@@ -318,6 +320,7 @@ std::vector<std::vector<FairseqHypothesis>> generate_fairseq(Seq2SeqModel& model
   const float neg_inf = -std::numeric_limits<float>::infinity();
 
   for (int64_t step = 0; step <= max_len; ++step) {
+    const int64_t searched = static_cast<int64_t>(live.size());
     auto last = tokens.select(1, step).to(device);
     auto lprobs = at::log_softmax(model.decode_step(last, encoded, mask, cache).to(at::kFloat), -1).cpu();
     int64_t vocab = lprobs.size(1);
@@ -332,29 +335,29 @@ std::vector<std::vector<FairseqHypothesis>> generate_fairseq(Seq2SeqModel& model
       lprobs.select(1, eos).fill_(neg_inf);
     }
     // BeamSearch.step: only the first beam at step 0, then add the running scores.
-    auto view = lprobs.view({batch, beam, vocab});
+    auto view = lprobs.view({searched, beam, vocab});
     at::Tensor candidates_in = step == 0 ? view.narrow(1, 0, 1).contiguous()
-                                         : view + scores.view({batch, beam, -1}).select(2, step - 1).unsqueeze(-1);
-    auto flat = candidates_in.view({batch, -1});
+                                         : view + scores.view({searched, beam, -1}).select(2, step - 1).unsqueeze(-1);
+    auto flat = candidates_in.view({searched, -1});
     int64_t k = std::min<int64_t>(2 * beam, flat.size(1) - 1);
     auto top = at::topk(flat, k, 1);
     auto cand_scores = std::get<0>(top), cand_flat = std::get<1>(top);
     auto cand_beams = cand_flat.div(vocab, "floor"), cand_indices = cand_flat.fmod(vocab);
-    auto cand_bbsz = cand_beams + (at::arange(batch, at::kLong) * beam).unsqueeze(1);
+    auto cand_bbsz = cand_beams + (at::arange(searched, at::kLong) * beam).unsqueeze(1);
 
     auto eos_mask = cand_indices.eq(eos) & cand_scores.ne(neg_inf);
     eos_mask.narrow(1, 0, beam).masked_fill_(ignore, false);
     // Finalize hypotheses ending in EOS among the top `beam` candidates.
-    for (int64_t b = 0; b < batch; ++b) {
-      if (finished[b]) continue;
+    for (int64_t p = 0; p < searched; ++p) {
+      const int64_t b = live[static_cast<size_t>(p)];
       for (int64_t j = 0; j < beam; ++j) {
-        if (!eos_mask[b][j].item<bool>()) continue;
-        int64_t row = cand_bbsz[b][j].item<int64_t>();
+        if (!eos_mask[p][j].item<bool>()) continue;
+        int64_t row = cand_bbsz[p][j].item<int64_t>();
         if (static_cast<int64_t>(finalized[b].size()) < beam) {
           FairseqHypothesis h;
           for (int64_t t = 1; t <= step; ++t) h.tokens.push_back(tokens[row][t].item<int64_t>());
           h.tokens.push_back(eos);
-          double eos_score = cand_scores[b][j].item<double>();
+          double eos_score = cand_scores[p][j].item<double>();
           double previous = 0;
           for (int64_t t = 0; t <= step; ++t) {
             double cumulative = t == step ? eos_score : scores[row][t].item<double>();
@@ -385,6 +388,24 @@ std::vector<std::vector<FairseqHypothesis>> generate_fairseq(Seq2SeqModel& model
     tokens.select(1, step + 1).copy_(cand_indices.gather(1, active_hypos).view({-1}));
     if (step > 0) scores.narrow(1, 0, step).copy_(scores.narrow(1, 0, step).index_select(0, active_bbsz));
     scores.select(1, step).copy_(active_scores);
+    std::vector<int64_t> kept_positions, kept_rows;
+    for (int64_t p = 0; p < searched; ++p) {
+      if (finished[static_cast<size_t>(live[static_cast<size_t>(p)])]) continue;
+      kept_positions.push_back(p);
+      for (int64_t j = 0; j < beam; ++j) kept_rows.push_back(p * beam + j);
+    }
+    if (static_cast<int64_t>(kept_positions.size()) < searched) {
+      auto rows_left = at::tensor(kept_rows, at::kLong), positions_left = at::tensor(kept_positions, at::kLong);
+      tokens = tokens.index_select(0, rows_left);
+      scores = scores.index_select(0, rows_left);
+      ignore = ignore.index_select(0, positions_left);
+      active_bbsz = active_bbsz.index_select(0, rows_left);
+      encoded = encoded.index_select(0, (shared ? positions_left : rows_left).to(device));
+      mask = mask.index_select(0, (shared ? positions_left : rows_left).to(device));
+      std::vector<int64_t> still;
+      for (int64_t p : kept_positions) still.push_back(live[static_cast<size_t>(p)]);
+      live = std::move(still);
+    }
     cache->reorder(active_bbsz.to(device));
   }
   for (auto& hyps : finalized)

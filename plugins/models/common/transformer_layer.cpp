@@ -31,16 +31,7 @@ torch::Tensor MultiheadAttentionImpl::shape(const torch::Tensor& x) const {
 torch::Tensor MultiheadAttentionImpl::attend(const torch::Tensor& query, const torch::Tensor& keys,
                                              const torch::Tensor& values, const torch::Tensor& bias) {
   auto q = shape(slt::linear(*q_proj, query) * std::pow(static_cast<double>(head_dim), -0.5));
-  torch::Tensor out;
-  if (is_training() && dropout > 0) {
-    auto scores = torch::matmul(q, keys.transpose(2, 3));
-    if (bias.defined()) scores = scores + bias;
-    auto weights = torch::softmax(scores.to(torch::kFloat), -1).to(scores.scalar_type());
-    out = torch::matmul(slt::dropout(weights, dropout, true), values);
-  } else {
-    out = slt::attention(q, keys, values, bias);
-  }
-  out = out.transpose(1, 2).contiguous();
+  auto out = slt::attention(q, keys, values, bias, dropout, is_training()).transpose(1, 2).contiguous();
   return slt::linear(*out_proj, out.view({out.size(0), -1, heads * head_dim}));
 }
 

@@ -114,15 +114,7 @@ torch::Tensor AttentionImpl::compute_bias(int64_t query_length, int64_t key_leng
 torch::Tensor AttentionImpl::attend(const torch::Tensor& query, const torch::Tensor& keys, const torch::Tensor& values,
                                     const torch::Tensor& bias) {
   auto queries = shape(slt::linear(*q, query));  // T5: no 1/sqrt(d)
-  torch::Tensor out;
-  if (is_training() && dropout > 0) {
-    auto scores = torch::matmul(queries, keys.transpose(3, 2)) + bias;
-    auto weights = torch::softmax(scores.to(torch::kFloat), -1).to(scores.scalar_type());
-    out = torch::matmul(slt::dropout(weights, dropout, true), values);
-  } else {
-    out = slt::attention(queries, keys, values, bias);
-  }
-  out = out.transpose(1, 2).contiguous();
+  auto out = slt::attention(queries, keys, values, bias, dropout, is_training()).transpose(1, 2).contiguous();
   return slt::linear(*o, out.view({out.size(0), -1, n_heads * d_kv}));
 }
 

@@ -35,9 +35,10 @@ constexpr int64_t kFewRows = 8;
 /// decoding step's beams against their input's encoder states) in contiguous
 /// float32 on the CPU outside autograd, each key and value row is read once
 /// for all G queries and the bias must be [B|1, 1, 1, S] (a padding mask);
-/// everything else goes through at::matmul and at::softmax.
+/// everything else goes through at::matmul and at::softmax, with dropout
+/// dropout_p on the probabilities when `train` (slt::dropout).
 at::Tensor attention(const at::Tensor& queries, const at::Tensor& keys, const at::Tensor& values,
-                     const at::Tensor& bias);
+                     const at::Tensor& bias, double dropout_p = 0, bool train = false);
 
 /// log_softmax over the last dimension of [rows, n] logits, computed as
 /// at::log_softmax does ((x - max) - log(sum(exp(x - max)))). Contiguous
