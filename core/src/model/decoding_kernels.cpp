@@ -299,19 +299,20 @@ __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) vo
   }
 }
 
-bool inference_float(std::initializer_list<const at::Tensor*> tensors) {
+// Whether the kernels here may take these tensors: float32 on the CPU,
+// outside autograd, and contiguous where `contiguous`. Undefined tensors (no
+// bias) pass.
+bool inference_float(std::initializer_list<const at::Tensor*> tensors, bool contiguous = true) {
   for (const at::Tensor* t : tensors) {
-    if (!t->device().is_cpu() || t->scalar_type() != at::kFloat || !t->is_contiguous()) return false;
+    if (!t->defined()) continue;
+    if (!t->device().is_cpu() || t->scalar_type() != at::kFloat || (contiguous && !t->is_contiguous())) return false;
     if (at::GradMode::is_enabled() && t->requires_grad()) return false;
   }
   return true;
 }
 
 bool takes_few_rows_kernel(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
-  if (at::GradMode::is_enabled() && (x.requires_grad() || weight.requires_grad() || (bias.defined() && bias.requires_grad())))
-    return false;
-  auto on_cpu_float = [](const at::Tensor& t) { return t.device().is_cpu() && t.scalar_type() == at::kFloat && t.is_contiguous(); };
-  if (!on_cpu_float(x) || !on_cpu_float(weight) || (bias.defined() && !on_cpu_float(bias))) return false;
+  if (!inference_float({&x, &weight, &bias})) return false;
   if (x.dim() < 1 || weight.dim() != 2 || x.size(-1) != weight.size(1) || x.size(-1) == 0) return false;
   return x.numel() / x.size(-1) <= kFewRows;
 }
@@ -348,14 +349,11 @@ void attend_over_ancestors(const AncestorAttention& a) {
 
 at::Tensor attention(const at::Tensor& queries, const at::Tensor& keys, const at::Tensor& values,
                      const at::Tensor& bias, double dropout_p, bool train) {
-  auto cpu_float = [](const at::Tensor& t) { return t.device().is_cpu() && t.scalar_type() == at::kFloat; };
-  const bool autograd = at::GradMode::is_enabled() && (queries.requires_grad() || keys.requires_grad() ||
-                                                       values.requires_grad() || (bias.defined() && bias.requires_grad()));
   const bool mask_only = !bias.defined() || (bias.dim() == 4 && bias.size(1) == 1 && bias.size(2) == 1 &&
                                              (bias.size(0) == 1 || bias.size(0) == queries.size(0)));
-  if ((train && dropout_p > 0) || autograd || queries.dim() != 4 || !cpu_float(queries) || !cpu_float(keys) || !cpu_float(values) ||
-      (bias.defined() && !cpu_float(bias)) || !mask_only || queries.size(2) > kFewRows || !keys.is_contiguous() ||
-      !values.is_contiguous() || keys.sizes() != values.sizes() || keys.size(0) != queries.size(0) ||
+  if ((train && dropout_p > 0) || !inference_float({&keys, &values}) || !inference_float({&queries, &bias}, false) ||
+      queries.dim() != 4 || !mask_only || queries.size(2) > kFewRows || keys.sizes() != values.sizes() ||
+      keys.size(0) != queries.size(0) ||
       keys.size(1) != queries.size(1) || keys.size(3) != queries.size(3)) {
     auto scores = at::matmul(queries, keys.transpose(-2, -1));
     if (bias.defined()) scores = scores + bias;
@@ -393,9 +391,7 @@ at::Tensor attention(const at::Tensor& queries, const at::Tensor& keys, const at
 }
 
 at::Tensor log_softmax_rows(at::Tensor logits) {
-  if (!(logits.device().is_cpu() && logits.scalar_type() == at::kFloat && logits.dim() == 2 && logits.is_contiguous() &&
-        !(at::GradMode::is_enabled() && logits.requires_grad())))
-    return at::log_softmax(logits, -1);
+  if (!inference_float({&logits}) || logits.dim() != 2) return at::log_softmax(logits, -1);
   const int64_t n = logits.size(1);
   float* p = logits.data_ptr<float>();
   at::parallel_for(0, logits.size(0), 1, [&](int64_t begin, int64_t end) {

@@ -72,6 +72,32 @@ GenerationOutput greedy(Seq2SeqModel& model, const at::Tensor& encoded, const at
   return out;
 }
 
+// The inputs of a search that go on after a step: `live` holds the inputs
+// still searched in row order, `rows_per_input` consecutive rows each.
+struct Survivors {
+  std::vector<int64_t> positions, rows;  // in the current batch
+  std::vector<int64_t> live;             // the inputs' ids
+};
+Survivors survivors(const std::vector<int64_t>& live, const std::vector<bool>& ended, int64_t rows_per_input) {
+  Survivors next;
+  for (size_t p = 0; p < live.size(); ++p) {
+    if (ended[static_cast<size_t>(live[p])]) continue;
+    next.positions.push_back(static_cast<int64_t>(p));
+    for (int64_t k = 0; k < rows_per_input; ++k) next.rows.push_back(static_cast<int64_t>(p) * rows_per_input + k);
+    next.live.push_back(live[p]);
+  }
+  return next;
+}
+
+// The encoder rows of the inputs that go on: one per input when the model
+// shares them between beams, else one per row.
+void keep_encoder_rows(at::Tensor& encoded, at::Tensor& mask, bool shared, const at::Tensor& positions,
+                       const at::Tensor& rows) {
+  at::Tensor kept = (shared ? positions : rows).to(encoded.device());
+  encoded = encoded.index_select(0, kept);
+  mask = mask.index_select(0, kept);
+}
+
 struct Hypothesis {
   double score;
   std::vector<int64_t> tokens;
@@ -190,23 +216,15 @@ GenerationOutput beam_search(Seq2SeqModel& model, const at::Tensor& encoded_in, 
     auto indices = next_indices.view({-1}).to(encoded.device());
     sequences = at::cat({sequences.index_select(0, indices), next_tokens.view({-1, 1}).to(encoded.device())}, 1);
     beam_scores = next_scores.view({-1}).to(encoded.device());
-    std::vector<int64_t> kept_positions, kept_rows;
-    for (int64_t p = 0; p < searched; ++p) {
-      if (done[static_cast<size_t>(live[static_cast<size_t>(p)])]) continue;
-      kept_positions.push_back(p);
-      for (int64_t k = 0; k < beams; ++k) kept_rows.push_back(p * beams + k);
-    }
-    if (kept_positions.empty() || sequences.size(1) >= config.max_length) break;
-    if (static_cast<int64_t>(kept_positions.size()) < searched) {
-      auto rows_left = at::tensor(kept_rows, long_options), positions_left = at::tensor(kept_positions, long_options);
+    Survivors next = survivors(live, done, beams);
+    if (next.live.empty() || sequences.size(1) >= config.max_length) break;
+    if (static_cast<int64_t>(next.live.size()) < searched) {
+      auto rows_left = at::tensor(next.rows, long_options);
       sequences = sequences.index_select(0, rows_left);
       beam_scores = beam_scores.index_select(0, rows_left);
       indices = indices.index_select(0, rows_left);
-      encoded = encoded.index_select(0, shared ? positions_left : rows_left);
-      mask = mask.index_select(0, shared ? positions_left : rows_left);
-      std::vector<int64_t> still;
-      for (int64_t p : kept_positions) still.push_back(live[static_cast<size_t>(p)]);
-      live = std::move(still);
+      keep_encoder_rows(encoded, mask, shared, at::tensor(next.positions, long_options), rows_left);
+      live = std::move(next.live);
     }
     cache->reorder(indices);
   }
@@ -388,23 +406,15 @@ std::vector<std::vector<FairseqHypothesis>> generate_fairseq(Seq2SeqModel& model
     tokens.select(1, step + 1).copy_(cand_indices.gather(1, active_hypos).view({-1}));
     if (step > 0) scores.narrow(1, 0, step).copy_(scores.narrow(1, 0, step).index_select(0, active_bbsz));
     scores.select(1, step).copy_(active_scores);
-    std::vector<int64_t> kept_positions, kept_rows;
-    for (int64_t p = 0; p < searched; ++p) {
-      if (finished[static_cast<size_t>(live[static_cast<size_t>(p)])]) continue;
-      kept_positions.push_back(p);
-      for (int64_t j = 0; j < beam; ++j) kept_rows.push_back(p * beam + j);
-    }
-    if (static_cast<int64_t>(kept_positions.size()) < searched) {
-      auto rows_left = at::tensor(kept_rows, at::kLong), positions_left = at::tensor(kept_positions, at::kLong);
+    Survivors next = survivors(live, finished, beam);
+    if (static_cast<int64_t>(next.live.size()) < searched) {
+      auto rows_left = at::tensor(next.rows, at::kLong), positions_left = at::tensor(next.positions, at::kLong);
       tokens = tokens.index_select(0, rows_left);
       scores = scores.index_select(0, rows_left);
       ignore = ignore.index_select(0, positions_left);
       active_bbsz = active_bbsz.index_select(0, rows_left);
-      encoded = encoded.index_select(0, (shared ? positions_left : rows_left).to(device));
-      mask = mask.index_select(0, (shared ? positions_left : rows_left).to(device));
-      std::vector<int64_t> still;
-      for (int64_t p : kept_positions) still.push_back(live[static_cast<size_t>(p)]);
-      live = std::move(still);
+      keep_encoder_rows(encoded, mask, shared, positions_left, rows_left);
+      live = std::move(next.live);
     }
     cache->reorder(active_bbsz.to(device));
   }

@@ -153,8 +153,8 @@ torch::Tensor SignBart::decode_step(const torch::Tensor& tokens, const torch::Te
   if (cache.cross_keys.empty()) {
     for (auto& layer : decoder_layers) {
       auto& ea = *layer->encoder_attn;
-      cache.cross_keys.push_back(ea.shape(slt::linear(*ea.k_proj, encoder_hidden)).contiguous());
-      cache.cross_values.push_back(ea.shape(slt::linear(*ea.v_proj, encoder_hidden)).contiguous());
+      cache.add_cross_layer(ea.shape(slt::linear(*ea.k_proj, encoder_hidden)),
+                            ea.shape(slt::linear(*ea.v_proj, encoder_hidden)));
     }
   }
   auto hidden = embed_decoder(tokens.unsqueeze(1), cache.self.length());

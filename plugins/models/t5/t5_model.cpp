@@ -273,8 +273,8 @@ torch::Tensor SignT5::decode_step(const torch::Tensor& tokens, const torch::Tens
   if (cache.cross_keys.empty()) {
     for (auto& block : decoder_blocks) {
       auto& ca = *block->cross_attention;
-      cache.cross_keys.push_back(ca.shape(slt::linear(*ca.k, encoder_hidden)).contiguous());
-      cache.cross_values.push_back(ca.shape(slt::linear(*ca.v, encoder_hidden)).contiguous());
+      cache.add_cross_layer(ca.shape(slt::linear(*ca.k, encoder_hidden)),
+                            ca.shape(slt::linear(*ca.v, encoder_hidden)));
     }
   }
   const int64_t rows = tokens.size(0), inputs = encoder_hidden.size(0);

@@ -179,8 +179,8 @@ torch::Tensor Sign2Text::decode_step(const torch::Tensor& tokens, const torch::T
   if (cache.cross_keys.empty()) {
     for (auto& layer : decoder_layers) {
       auto& ea = *layer->encoder_attn;
-      cache.cross_keys.push_back(ea.shape(slt::linear(*ea.k_proj, encoder_out)).contiguous());
-      cache.cross_values.push_back(ea.shape(slt::linear(*ea.v_proj, encoder_out)).contiguous());
+      cache.add_cross_layer(ea.shape(slt::linear(*ea.k_proj, encoder_out)),
+                            ea.shape(slt::linear(*ea.v_proj, encoder_out)));
     }
   }
   // Step t of an unpadded prefix sits at position t + 2 (fairseq's padding_idx + 1 offset).

@@ -57,6 +57,11 @@ struct TransformerDecoderCache : DecoderCache {
   // Per layer [inputs, heads, source length, head_dim], contiguous: attention
   // multiplies them in place, where a transposed view would be copied per step.
   std::vector<at::Tensor> cross_keys, cross_values;
+  // The next layer's cross-attention keys and values (stored contiguous).
+  void add_cross_layer(const at::Tensor& keys, const at::Tensor& values) {
+    cross_keys.push_back(keys.contiguous());
+    cross_values.push_back(values.contiguous());
+  }
   // Rows move within their input; when whole inputs leave (fewer indices than
   // rows), their cross-attention rows go too.
   void reorder(const at::Tensor& indices) override;
