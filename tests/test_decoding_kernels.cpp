@@ -1,7 +1,7 @@
-// The decoding kernels against plain ATen: the few-row linear layer, row
-// log-softmax and top-k, attention, and the
-// self-attention history (in-place storage read through ancestors) against a
-// cache that is concatenated and reordered row by row, as Hugging Face does.
+// The decoding kernels against plain ATen: the few-row and packed linear
+// layers, row log-softmax and top-k, attention, and the self-attention history
+// (in-place storage read through ancestors) against a cache that is
+// concatenated and reordered row by row, as Hugging Face does.
 #include <ATen/ATen.h>
 
 #include <catch2/catch.hpp>
@@ -49,6 +49,36 @@ TEST_CASE("few-row linear equals at::linear for 1 to 9 rows, any width, with and
       CHECK(max_abs_diff(slt::linear(x, weight, {}), at::linear(x, weight)) < 1e-4);
       CHECK(slt::linear(x, weight, {}).sizes() == at::IntArrayRef({rows, 1, 37}));
     }
+  }
+}
+
+TEST_CASE("packed linear equals at::linear for a few dozen rows, any width, and follows writes to the weight",
+          "[decoding]") {
+  at::manual_seed(5);
+  at::NoGradGuard no_grad;
+  for (int64_t rows : {9, 13, 80, 256}) {
+    for (int64_t in : {7, 64, 515}) {
+      auto x = at::randn({rows, 1, in});
+      auto weight = at::randn({70, in});  // two full panels and a partial one
+      auto bias = at::randn({70});
+      CHECK(max_abs_diff(slt::linear(x, weight, bias), at::linear(x, weight, bias)) < 1e-4);
+      CHECK(max_abs_diff(slt::linear(x, weight, {}), at::linear(x, weight)) < 1e-4);
+      CHECK(slt::linear(x, weight, {}).sizes() == at::IntArrayRef({rows, 1, 70}));
+    }
+  }
+  // A weight written after its first use (an optimizer step between
+  // evaluations) is multiplied as it is now, not as it was packed.
+  auto x = at::randn({40, 32});
+  auto weight = at::randn({48, 32});
+  CHECK(max_abs_diff(slt::linear(x, weight, {}), at::linear(x, weight)) < 1e-4);
+  weight.mul_(-2);
+  CHECK(max_abs_diff(slt::linear(x, weight, {}), at::linear(x, weight)) < 1e-4);
+  weight.set_(at::randn({48, 32}));
+  CHECK(max_abs_diff(slt::linear(x, weight, {}), at::linear(x, weight)) < 1e-4);
+  // Tensors that die and are replaced by new ones at any address.
+  for (int i = 0; i < 20; ++i) {
+    auto w = at::randn({33, 32});
+    CHECK(max_abs_diff(slt::linear(x, w, {}), at::linear(x, w)) < 1e-4);
   }
 }
 

@@ -9,6 +9,7 @@
 #include <limits>
 #include <vector>
 
+#include "packed_linear.h"
 #include "slt/model/dropout.h"
 
 // The vector helpers below are always inlined into their callers, so the ABI
@@ -311,17 +312,22 @@ bool inference_float(std::initializer_list<const at::Tensor*> tensors, bool cont
   return true;
 }
 
-bool takes_few_rows_kernel(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+// Whether x W^T + b may leave at::linear for one of the kernels here.
+bool takes_own_linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
   if (!inference_float({&x, &weight, &bias})) return false;
-  if (x.dim() < 1 || weight.dim() != 2 || x.size(-1) != weight.size(1) || x.size(-1) == 0) return false;
-  return x.numel() / x.size(-1) <= kFewRows;
+  return x.dim() >= 1 && weight.dim() == 2 && x.size(-1) == weight.size(1) && x.size(-1) > 0;
 }
 
 }  // namespace
 
 at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
-  if (!takes_few_rows_kernel(x, weight, bias)) return at::linear(x, weight, bias);
+  if (!takes_own_linear(x, weight, bias)) return at::linear(x, weight, bias);
   const int64_t in = weight.size(1), out = weight.size(0), rows = x.numel() / in;
+  if (rows > kFewRows) {
+    // Inference tensors have no version counter, so a packed copy could not tell when they change.
+    if (detail::takes_packed_kernel(rows) && !weight.is_inference()) return detail::packed_linear(x, weight, bias);
+    return at::linear(x, weight, bias);
+  }
   std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
   shape.back() = out;
   at::Tensor y = at::empty(shape, x.options());

@@ -16,10 +16,12 @@ class LinearImpl;
 namespace slt {
 
 /// x W^T + b, as at::linear: x [..., in], weight [out, in], bias [out] or undefined.
-/// Inputs of a few rows (at most kFewRows) of contiguous float32 on the CPU
-/// outside autograd take a kernel that reads the weight once; everything else
-/// goes to at::linear. Results equal at::linear's up to float rounding (the
-/// sums are taken in another order).
+/// Contiguous float32 on the CPU outside autograd leaves the GEMM library
+/// below 257 rows: a few rows (at most kFewRows) take a kernel that reads the
+/// weight once; up to 256 rows on an AVX-512 CPU, a kernel that streams a
+/// copy of the weight packed on first use and repacked after any write to it.
+/// Everything else goes to at::linear. Results equal at::linear's up to float
+/// rounding (the sums are taken in another order).
 ///
 ///   auto logits = slt::linear(hidden, embedding_weight, {});
 at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);

@@ -1,0 +1,187 @@
+#include "packed_linear.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <c10/util/intrusive_ptr.h>
+
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "slt/model/decoding_kernels.h"
+
+// Vectors of 16 floats are only ever used inside the AVX-512 kernel, where
+// the ABI GCC warns about does not apply (everything is inlined).
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+namespace slt::detail {
+
+namespace {
+
+// Output columns per panel: two AVX-512 registers.
+constexpr int64_t kPanelWidth = 32;
+// Rows per pass over a panel: 8 rows x 2 registers of accumulators leave room
+// for the panel's two registers and keep K = 1024 panels streaming from L2.
+constexpr int kRowsPerPass = 8;
+
+// The weight transposed into panels of kPanelWidth output columns, each
+// stored [in][kPanelWidth] so that the kernel reads one contiguous stream;
+// the last panel is zero-padded.
+struct PackedWeight {
+  at::Tensor panels;  // [panel_count, in, kPanelWidth]
+  int64_t in = 0, out = 0;
+};
+
+PackedWeight pack(const at::Tensor& weight) {
+  PackedWeight packed;
+  packed.out = weight.size(0);
+  packed.in = weight.size(1);
+  const int64_t panel_count = (packed.out + kPanelWidth - 1) / kPanelWidth, in = packed.in, out = packed.out;
+  packed.panels = at::zeros({panel_count, in, kPanelWidth}, at::kFloat);
+  const float* w = weight.data_ptr<float>();
+  float* p = packed.panels.data_ptr<float>();
+  at::parallel_for(0, panel_count, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t panel = begin; panel < end; ++panel) {
+      const int64_t cols = std::min(kPanelWidth, out - panel * kPanelWidth);
+      float* dst = p + panel * in * kPanelWidth;
+      for (int64_t j = 0; j < cols; ++j) {
+        const float* src = w + (panel * kPanelWidth + j) * in;
+        for (int64_t k = 0; k < in; ++k) dst[k * kPanelWidth + j] = src[k];
+      }
+    }
+  });
+  return packed;
+}
+
+// Packed copies by weight. Each entry holds a weak reference to its weight's
+// TensorImpl, which keeps that address from being reused by another tensor
+// while the entry exists, so a key match always means the same tensor; its
+// data pointer and version counter tell whether it was written since.
+class PackedWeightCache {
+ public:
+  std::shared_ptr<const PackedWeight> get(const at::Tensor& weight) {
+    const c10::TensorImpl* key = weight.unsafeGetTensorImpl();
+    const void* data = weight.data_ptr();
+    const uint32_t version = weight._version();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = entries_.find(key);
+      if (it != entries_.end() && it->second.data == data && it->second.version == version &&
+          it->second.packed->out == weight.size(0) && it->second.packed->in == weight.size(1))
+        return it->second.packed;
+    }
+    auto packed = std::make_shared<const PackedWeight>(pack(weight));
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto it = entries_.begin(); it != entries_.end();) it = it->second.owner.expired() ? entries_.erase(it) : std::next(it);
+    entries_.insert_or_assign(key, Entry{Owner(weight.getIntrusivePtr()), data, version, packed});
+    return packed;
+  }
+
+ private:
+  using Owner = c10::weak_intrusive_ptr<c10::TensorImpl, c10::UndefinedTensorImpl>;
+  struct Entry {
+    Owner owner;
+    const void* data;
+    uint32_t version;
+    std::shared_ptr<const PackedWeight> packed;
+  };
+  std::mutex mutex_;
+  std::unordered_map<const c10::TensorImpl*, Entry> entries_;
+};
+
+PackedWeightCache& cache() {
+  static PackedWeightCache instance;
+  return instance;
+}
+
+typedef float Vec16 __attribute__((vector_size(64)));
+
+__attribute__((always_inline)) inline Vec16 load16(const float* p) {
+  Vec16 v;
+  __builtin_memcpy(&v, p, sizeof v);
+  return v;
+}
+
+__attribute__((always_inline)) inline void store16(float* p, Vec16 v) { __builtin_memcpy(p, &v, sizeof v); }
+
+// y[r, c] = bias[c] + sum_k x[r, k] * panel[k, c] for r < kRows, c < cols:
+// an outer product per k, each x value broadcast against the panel's row.
+template <int kRows>
+__attribute__((always_inline)) inline void rows_times_panel(const float* x, int64_t in, const float* panel,
+                                                            const float* bias, float* y, int64_t out, int64_t cols) {
+  Vec16 lo[kRows], hi[kRows];
+  for (int r = 0; r < kRows; ++r) lo[r] = hi[r] = Vec16{};
+  for (int64_t k = 0; k < in; ++k) {
+    const Vec16 b0 = load16(panel + k * kPanelWidth), b1 = load16(panel + k * kPanelWidth + 16);
+    for (int r = 0; r < kRows; ++r) {
+      const Vec16 xv = Vec16{} + x[r * in + k];
+      lo[r] += xv * b0;
+      hi[r] += xv * b1;
+    }
+  }
+  if (cols == kPanelWidth) {
+    const Vec16 bias_lo = bias ? load16(bias) : Vec16{}, bias_hi = bias ? load16(bias + 16) : Vec16{};
+    for (int r = 0; r < kRows; ++r) {
+      store16(y + r * out, lo[r] + bias_lo);
+      store16(y + r * out + 16, hi[r] + bias_hi);
+    }
+    return;
+  }
+  for (int r = 0; r < kRows; ++r) {
+    float row[kPanelWidth];
+    store16(row, lo[r]);
+    store16(row + 16, hi[r]);
+    for (int64_t c = 0; c < cols; ++c) y[r * out + c] = bias ? row[c] + bias[c] : row[c];
+  }
+}
+
+__attribute__((target("arch=x86-64-v4"))) void rows_times_panels(const float* x, int64_t rows, const PackedWeight& w,
+                                                                const float* bias, float* y, int64_t panel_begin,
+                                                                int64_t panel_end) {
+  const int64_t in = w.in, out = w.out;
+  const float* panels = w.panels.data_ptr<float>();
+  for (int64_t panel = panel_begin; panel < panel_end; ++panel) {
+    const int64_t col = panel * kPanelWidth, cols = std::min(kPanelWidth, out - col);
+    const float* p = panels + panel * in * kPanelWidth;
+    const float* b = bias ? bias + col : nullptr;
+    for (int64_t r = 0; r < rows; r += kRowsPerPass) {
+      const float* xr = x + r * in;
+      float* yr = y + r * out + col;
+      switch (std::min<int64_t>(rows - r, kRowsPerPass)) {
+        case 1: rows_times_panel<1>(xr, in, p, b, yr, out, cols); break;
+        case 2: rows_times_panel<2>(xr, in, p, b, yr, out, cols); break;
+        case 3: rows_times_panel<3>(xr, in, p, b, yr, out, cols); break;
+        case 4: rows_times_panel<4>(xr, in, p, b, yr, out, cols); break;
+        case 5: rows_times_panel<5>(xr, in, p, b, yr, out, cols); break;
+        case 6: rows_times_panel<6>(xr, in, p, b, yr, out, cols); break;
+        case 7: rows_times_panel<7>(xr, in, p, b, yr, out, cols); break;
+        default: rows_times_panel<8>(xr, in, p, b, yr, out, cols); break;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+bool takes_packed_kernel(int64_t rows) {
+  static const bool avx512 = __builtin_cpu_supports("x86-64-v4");
+  return avx512 && rows > kFewRows && rows <= kPackedRowsMax;
+}
+
+at::Tensor packed_linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+  const std::shared_ptr<const PackedWeight> packed = cache().get(weight);
+  const int64_t in = packed->in, out = packed->out, rows = x.numel() / in;
+  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
+  shape.back() = out;
+  at::Tensor y = at::empty(shape, x.options());
+  const float* xp = x.data_ptr<float>();
+  const float* bp = bias.defined() ? bias.data_ptr<float>() : nullptr;
+  float* yp = y.data_ptr<float>();
+  at::parallel_for(0, packed->panels.size(0), 1, [&](int64_t begin, int64_t end) {
+    rows_times_panels(xp, rows, *packed, bp, yp, begin, end);
+  });
+  return y;
+}
+
+}  // namespace slt::detail
