@@ -5,6 +5,7 @@
 // (beam 5, 128 tokens, batch 16). One JSON line per measurement.
 //   bench_beam_search [--source-length 200] [--repeats 2] [--only t5|tarres] [--batch N (T5)]
 //                     [--profile 1: time per LibTorch operator]
+//                     [--packed 0: slt::linear without its packed kernel]
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/nn/module.h>
@@ -13,6 +14,7 @@
 
 #include "bench_common.h"
 #include "operator_timer.h"
+#include "slt/model/decoding_kernels.h"
 #include "slt/model/generation.h"
 #include "slt/runtime/log.h"
 #include "slt/runtime/threads.h"
@@ -62,6 +64,7 @@ int main(int argc, char** argv) {
     if (flag == "--only") only = argv[i + 1];
     if (flag == "--batch") t5_batches = {std::stoll(argv[i + 1])};
     if (flag == "--profile") profile = std::string(argv[i + 1]) != "0";
+    if (flag == "--packed") slt::enable_packed_linear(std::string(argv[i + 1]) != "0");
   }
   slt::setup_logging("warn");
   slt::configure_threads(std::nullopt);  // as a run: every usable CPU, or OMP_NUM_THREADS

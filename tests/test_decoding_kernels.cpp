@@ -37,9 +37,13 @@ struct ConcatenatedHistory {
 
 }  // namespace
 
-TEST_CASE("few-row linear equals at::linear for 1 to 9 rows, any width, with and without bias", "[decoding]") {
+TEST_CASE("few-row and packed linear equal at::linear for 1 to 9 rows, any width, with and without bias",
+          "[decoding]") {
   at::manual_seed(3);
   at::NoGradGuard no_grad;
+  const bool packed = GENERATE(false, true);
+  slt::enable_packed_linear(packed);
+  INFO("packed kernel " << (packed ? "on" : "off"));
   for (int64_t rows : {1, 2, 3, 5, 8, 9}) {
     for (int64_t in : {7, 16, 100}) {
       auto x = at::randn({rows, 1, in});

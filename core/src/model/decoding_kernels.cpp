@@ -323,11 +323,9 @@ bool takes_own_linear(const at::Tensor& x, const at::Tensor& weight, const at::T
 at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
   if (!takes_own_linear(x, weight, bias)) return at::linear(x, weight, bias);
   const int64_t in = weight.size(1), out = weight.size(0), rows = x.numel() / in;
-  if (rows > kFewRows) {
-    // Inference tensors have no version counter, so a packed copy could not tell when they change.
-    if (detail::takes_packed_kernel(rows) && !weight.is_inference()) return detail::packed_linear(x, weight, bias);
-    return at::linear(x, weight, bias);
-  }
+  // Inference tensors have no version counter, so a packed copy could not tell when they change.
+  if (detail::takes_packed_kernel(rows) && !weight.is_inference()) return detail::packed_linear(x, weight, bias);
+  if (rows > kFewRows) return at::linear(x, weight, bias);
   std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
   shape.back() = out;
   at::Tensor y = at::empty(shape, x.options());

@@ -4,6 +4,7 @@
 #include <ATen/Parallel.h>
 #include <c10/util/intrusive_ptr.h>
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -18,6 +19,8 @@
 namespace slt::detail {
 
 namespace {
+
+std::atomic<bool> packed_linear_enabled{true};
 
 // Output columns per panel: two AVX-512 registers.
 constexpr int64_t kPanelWidth = 32;
@@ -166,8 +169,9 @@ __attribute__((target("arch=x86-64-v4"))) void rows_times_panels(const float* x,
 
 bool takes_packed_kernel(int64_t rows) {
   static const bool avx512 = __builtin_cpu_supports("x86-64-v4");
-  return avx512 && rows > kFewRows && rows <= kPackedRowsMax;
+  return avx512 && rows <= kPackedRowsMax && packed_linear_enabled.load(std::memory_order_relaxed);
 }
+
 
 at::Tensor packed_linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
   const std::shared_ptr<const PackedWeight> packed = cache().get(weight);
@@ -185,3 +189,9 @@ at::Tensor packed_linear(const at::Tensor& x, const at::Tensor& weight, const at
 }
 
 }  // namespace slt::detail
+
+namespace slt {
+
+void enable_packed_linear(bool on) { detail::packed_linear_enabled = on; }
+
+}  // namespace slt

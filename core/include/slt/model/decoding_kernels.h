@@ -17,9 +17,9 @@ namespace slt {
 
 /// x W^T + b, as at::linear: x [..., in], weight [out, in], bias [out] or undefined.
 /// Contiguous float32 on the CPU outside autograd leaves the GEMM library
-/// below 257 rows: a few rows (at most kFewRows) take a kernel that reads the
-/// weight once; up to 256 rows on an AVX-512 CPU, a kernel that streams a
-/// copy of the weight packed on first use and repacked after any write to it.
+/// below 257 rows: on an AVX-512 CPU, for a kernel that streams a copy of the
+/// weight packed on first use and repacked after any write to it; elsewhere a
+/// few rows (at most kFewRows) take a kernel that reads the weight as it is.
 /// Everything else goes to at::linear. Results equal at::linear's up to float
 /// rounding (the sums are taken in another order).
 ///
@@ -28,8 +28,13 @@ at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tenso
 /// The same through a torch::nn::Linear's parameters.
 at::Tensor linear(const torch::nn::LinearImpl& layer, const at::Tensor& x);
 
-/// Inputs with more rows than this go to the GEMM library.
+/// Without the packed kernel, inputs with more rows than this go to the GEMM library.
 constexpr int64_t kFewRows = 8;
+
+/// Turns the packed kernel of slt::linear on (the default) or off for the
+/// process; off, every CPU takes the few-row kernel and at::linear as CPUs
+/// without AVX-512 do. For tests and benchmarks that compare the two.
+void enable_packed_linear(bool on);
 
 /// softmax(q·kᵀ + bias)·v, the softmax in float32, for queries [B, H, G, d]
 /// against keys and values [B, H, S, d] with `bias` [B|1, 1|H, G|1, S] (or
