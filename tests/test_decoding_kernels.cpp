@@ -3,6 +3,7 @@
 // (in-place storage read through ancestors) against a cache that is
 // concatenated and reordered row by row, as Hugging Face does.
 #include <ATen/ATen.h>
+#include <torch/csrc/autograd/autograd.h>
 
 #include <catch2/catch.hpp>
 
@@ -218,5 +219,37 @@ TEST_CASE("fused RMS norm and gated gelu_new equal their ATen formulas", "[decod
     a[2][0] = 1e-5;  // tanh(u) ~ u
     auto gelu = 0.5 * a * (1.0 + at::tanh(std::sqrt(2.0 / M_PI) * (a + 0.044715 * at::pow(a, 3.0))));
     CHECK(max_abs_diff(slt::gated_gelu_new(a, b), gelu * b) < 1e-5);
+  }
+}
+
+TEST_CASE("fused RMS norm and gated gelu_new give autograd's gradients of their ATen formulas", "[decoding]") {
+  at::manual_seed(10);
+  for (int64_t n : {5, 16, 512, 1030}) {
+    INFO("width " << n);
+    auto x = (at::randn({3, 2, n}) * 3).requires_grad_(), w = at::randn({n}).requires_grad_();
+    auto dy = at::randn({3, 2, n});
+    auto fused = slt::rms_norm(x, w, 1e-6);
+    auto got = torch::autograd::grad({fused}, {x, w}, {dy});
+    auto formula = w * (x * at::rsqrt(x.pow(2).mean(-1, true) + 1e-6));
+    auto want = torch::autograd::grad({formula}, {x, w}, {dy});
+    CHECK(max_abs_diff(fused, formula) < 1e-5);
+    CHECK(max_abs_diff(got[0], want[0]) < 1e-4);
+    CHECK(max_abs_diff(got[1], want[1]) < 1e-4);
+
+    auto a = (at::randn({3, n}) * 4).requires_grad_(), b = at::randn({3, n}).requires_grad_();
+    {
+      at::NoGradGuard no_grad;
+      a[0][0] = 30;
+      a[1][0] = -30;
+      a[2][0] = 1e-5;
+    }
+    auto dz = at::randn({3, n});
+    auto gated = slt::gated_gelu_new(a, b);
+    auto gated_grads = torch::autograd::grad({gated}, {a, b}, {dz});
+    auto reference = 0.5 * a * (1.0 + at::tanh(std::sqrt(2.0 / M_PI) * (a + 0.044715 * at::pow(a, 3.0)))) * b;
+    auto reference_grads = torch::autograd::grad({reference}, {a, b}, {dz});
+    CHECK(max_abs_diff(gated, reference) < 1e-5);
+    CHECK(max_abs_diff(gated_grads[0], reference_grads[0]) < 1e-4);
+    CHECK(max_abs_diff(gated_grads[1], reference_grads[1]) < 1e-5);
   }
 }

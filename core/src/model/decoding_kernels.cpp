@@ -9,37 +9,15 @@
 #include <limits>
 #include <vector>
 
+#include "kernel_support.h"
 #include "packed_linear.h"
 #include "slt/model/dropout.h"
 
-// The vector helpers below are always inlined into their callers, so the ABI
-// of passing 64-byte vectors (which GCC warns differs without AVX-512) never
-// applies.
-#pragma GCC diagnostic ignored "-Wpsabi"
-
 namespace slt {
 
+using namespace detail;
+
 namespace {
-
-// Sixteen floats; the compiler splits it into the vector registers each
-// target has (one AVX-512, two AVX2, four SSE registers).
-typedef float Vec16 __attribute__((vector_size(64)));
-
-__attribute__((always_inline)) inline Vec16 load16(const float* p) {
-  Vec16 v;
-  __builtin_memcpy(&v, p, sizeof v);
-  return v;
-}
-
-// Halving tree of vector adds (a scalar loop would be 15 dependent adds).
-__attribute__((always_inline)) inline float sum16(Vec16 v) {
-  typedef float Vec8 __attribute__((vector_size(32)));
-  typedef float Vec4 __attribute__((vector_size(16)));
-  Vec8 h8 = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
-            __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
-  Vec4 h4 = __builtin_shufflevector(h8, h8, 0, 1, 2, 3) + __builtin_shufflevector(h8, h8, 4, 5, 6, 7);
-  return (h4[0] + h4[2]) + (h4[1] + h4[3]);
-}
 
 // y[r, n] = bias[n] + x[r, :] . w[n, :] for r < kRows and n in [begin, end).
 // Two weight rows per pass, so each x vector loaded serves two dot products.
@@ -196,28 +174,6 @@ __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) vo
     for (int64_t g = 0; g < queries; ++g) add_scaled(out + g * dim, weights[g * keys + j], v + j * dim, dim);
 }
 
-typedef int32_t VecI16 __attribute__((vector_size(64)));
-
-// exp of 16 floats: Cephes' expf (range reduction by ln 2, degree-6
-// polynomial, 2^n from the exponent bits); inputs below -87.3 give 0.
-__attribute__((always_inline)) inline Vec16 exp16(Vec16 x) {
-  const Vec16 low = x < -87.3f ? (Vec16){} + 1.0f : (Vec16){};
-  x = x < -87.3f ? (Vec16){} - 87.3f : x;
-  x = x > 88.3f ? (Vec16){} + 88.3f : x;
-  Vec16 fx = x * 1.44269504088896341f + 0.5f;
-  VecI16 n = __builtin_convertvector(fx, VecI16);
-  n -= __builtin_convertvector(__builtin_convertvector(n, Vec16) > fx, VecI16) & 1;  // floor
-  fx = __builtin_convertvector(n, Vec16);
-  x = x - fx * 0.693359375f - fx * -2.12194440e-4f;
-  Vec16 y = ((((1.9875691500e-4f * x + 1.3981999507e-3f) * x + 8.3334519073e-3f) * x + 4.1665795894e-2f) * x +
-             1.6666665459e-1f) * x + 5.0000001201e-1f;
-  y = y * x * x + x + 1.0f;
-  Vec16 scale;
-  VecI16 bits = (n + 127) << 23;
-  __builtin_memcpy(&scale, &bits, sizeof scale);
-  return low > 0.0f ? (Vec16){} : y * scale;
-}
-
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void log_softmax_row(float* x, int64_t n) {
   float highest = -std::numeric_limits<float>::infinity();
   int64_t i = 0;
@@ -267,49 +223,6 @@ __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) vo
     for (int64_t t = j; t < j + 16; ++t) offer(t);
   }
   for (; j < n; ++j) offer(j);
-}
-
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void rms_norm_row(
-    const float* x, const float* w, float* y, int64_t n, float eps) {
-  Vec16 squares = {};
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    Vec16 v = load16(x + i);
-    squares += v * v;
-  }
-  float sum = sum16(squares);
-  for (; i < n; ++i) sum += x[i] * x[i];
-  const float scale = 1.0f / std::sqrt(sum / static_cast<float>(n) + eps);
-  for (i = 0; i < n; ++i) y[i] = w[i] * (x[i] * scale);
-}
-
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void gated_gelu_new_span(
-    const float* a, const float* b, float* y, int64_t n) {
-  const float k = 0.7978845608028654f;  // sqrt(2 / pi)
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    Vec16 x = load16(a + i);
-    Vec16 u = k * (x + 0.044715f * (x * x * x));
-    Vec16 tanh_u = 1.0f - 2.0f / (exp16(2.0f * u) + 1.0f);
-    Vec16 out = 0.5f * x * (1.0f + tanh_u) * load16(b + i);
-    __builtin_memcpy(y + i, &out, sizeof out);
-  }
-  for (; i < n; ++i) {
-    const float x = a[i];
-    y[i] = 0.5f * x * (1.0f + std::tanh(k * (x + 0.044715f * (x * x * x)))) * b[i];
-  }
-}
-
-// Whether the kernels here may take these tensors: float32 on the CPU,
-// outside autograd, and contiguous where `contiguous`. Undefined tensors (no
-// bias) pass.
-bool inference_float(std::initializer_list<const at::Tensor*> tensors, bool contiguous = true) {
-  for (const at::Tensor* t : tensors) {
-    if (!t->defined()) continue;
-    if (!t->device().is_cpu() || t->scalar_type() != at::kFloat || (contiguous && !t->is_contiguous())) return false;
-    if (at::GradMode::is_enabled() && t->requires_grad()) return false;
-  }
-  return true;
 }
 
 // Whether x W^T + b may leave at::linear for one of the kernels here.
@@ -420,37 +333,6 @@ std::pair<at::Tensor, at::Tensor> top_k_per_row(const at::Tensor& x, int64_t k) 
     for (int64_t r = begin; r < end; ++r) top_k_row(xp + r * n, n, k, vp + r * k, ip + r * k);
   });
   return {values, indices};
-}
-
-at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
-  if (!inference_float({&x, &weight}) || x.dim() < 1 || weight.numel() != x.size(-1) || x.size(-1) == 0) {
-    auto variance = x.to(at::kFloat).pow(2).mean(-1, true);
-    return weight * (x * at::rsqrt(variance + eps));
-  }
-  const int64_t n = x.size(-1), rows = x.numel() / n;
-  auto y = at::empty_like(x);
-  const float* xp = x.data_ptr<float>();
-  const float* wp = weight.data_ptr<float>();
-  float* yp = y.data_ptr<float>();
-  at::parallel_for(0, rows, std::max<int64_t>(1, 16384 / n), [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) rms_norm_row(xp + r * n, wp, yp + r * n, n, static_cast<float>(eps));
-  });
-  return y;
-}
-
-at::Tensor gated_gelu_new(const at::Tensor& a, const at::Tensor& b) {
-  if (!inference_float({&a, &b}) || a.sizes() != b.sizes()) {
-    auto gelu = 0.5 * a * (1.0 + at::tanh(std::sqrt(2.0 / M_PI) * (a + 0.044715 * at::pow(a, 3.0))));
-    return gelu * b;
-  }
-  auto y = at::empty_like(a);
-  const float* ap = a.data_ptr<float>();
-  const float* bp = b.data_ptr<float>();
-  float* yp = y.data_ptr<float>();
-  at::parallel_for(0, a.numel(), 16384, [&](int64_t begin, int64_t end) {
-    gated_gelu_new_span(ap + begin, bp + begin, yp + begin, end - begin);
-  });
-  return y;
 }
 
 at::Tensor linear(const torch::nn::LinearImpl& layer, const at::Tensor& x) { return linear(x, layer.weight, layer.bias); }

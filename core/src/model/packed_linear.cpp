@@ -10,11 +10,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "kernel_support.h"
 #include "slt/model/decoding_kernels.h"
-
-// Vectors of 16 floats are only ever used inside the AVX-512 kernel, where
-// the ABI GCC warns about does not apply (everything is inlined).
-#pragma GCC diagnostic ignored "-Wpsabi"
 
 namespace slt::detail {
 
@@ -97,16 +94,6 @@ PackedWeightCache& cache() {
   static PackedWeightCache instance;
   return instance;
 }
-
-typedef float Vec16 __attribute__((vector_size(64)));
-
-__attribute__((always_inline)) inline Vec16 load16(const float* p) {
-  Vec16 v;
-  __builtin_memcpy(&v, p, sizeof v);
-  return v;
-}
-
-__attribute__((always_inline)) inline void store16(float* p, Vec16 v) { __builtin_memcpy(p, &v, sizeof v); }
 
 // y[r, c] = bias[c] + sum_k x[r, k] * panel[k, c] for r < kRows, c < cols:
 // an outer product per k, each x value broadcast against the panel's row.

@@ -1,5 +1,7 @@
 #include "slt/train/optim.h"
 
+#include "fused_adamw.h"
+
 #include <torch/nn/module.h>
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/adamw.h>
@@ -28,7 +30,7 @@ std::unique_ptr<torch::optim::AdamW> make_adamw(torch::nn::Module& module, doubl
   };
   groups.emplace_back(decay, options(weight_decay));
   groups.emplace_back(no_decay, options(0.0));
-  return std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(lr));
+  return std::make_unique<detail::FusedAdamW>(groups, torch::optim::AdamWOptions(lr));
 }
 
 double clip_grad_norm(torch::nn::Module& module, double max_norm) {

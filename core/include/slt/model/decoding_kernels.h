@@ -3,8 +3,9 @@
 // (the beams of a batch) through the decoder. General-purpose GEMM libraries
 // repack the whole weight matrix on every call, which for a handful of rows
 // costs more than the multiplication itself: at 5 rows, a T5-small decoder
-// step spends over half its time packing weights. These kernels read each
-// weight once and stream it.
+// step spends over half its time packing weights. These kernels stream each
+// weight once. T5's norm and activation, fused here for decoding, are fused
+// for training too.
 #include <ATen/core/Tensor.h>
 
 #include <utility>
@@ -61,13 +62,15 @@ at::Tensor log_softmax_rows(at::Tensor logits);
 std::pair<at::Tensor, at::Tensor> top_k_per_row(const at::Tensor& x, int64_t k);
 
 /// T5's RMS norm, weight * (x * rsqrt(mean(x², last dim) + eps)), as one pass
-/// per row for contiguous float32 on the CPU outside autograd (ATen's
-/// operators otherwise).
+/// per row for contiguous float32 on the CPU; inside autograd, a function
+/// whose backward is one pass too (src/model/norm_and_activation.cpp). Other
+/// inputs take ATen's operators.
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
 
 /// gelu_new(a) * b, T5 v1.1's gated feed-forward activation (gelu_new:
 /// 0.5·a·(1 + tanh(√(2/π)·(a + 0.044715·a³)))), as one pass for contiguous
-/// float32 on the CPU outside autograd (ATen's operators otherwise).
+/// float32 on the CPU, forward and (inside autograd) backward; ATen's
+/// operators otherwise.
 at::Tensor gated_gelu_new(const at::Tensor& a, const at::Tensor& b);
 
 /// One decoding step's self-attention over a history kept in place

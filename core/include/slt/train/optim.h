@@ -25,7 +25,10 @@ namespace slt {
 bool is_no_decay_parameter(const std::string& name);
 
 // AdamW(lr) over two groups: decayed parameters with `weight_decay`, the
-// no-decay ones with 0 (in named_parameters() order within each group).
+// no-decay ones with 0 (in named_parameters() order within each group). A
+// torch::optim::AdamW whose step updates each float32 CPU parameter and its
+// moments in one pass (LibTorch's arithmetic, in its order); its state is
+// LibTorch's, so checkpoints are unchanged.
 std::unique_ptr<torch::optim::AdamW> make_adamw(torch::nn::Module& module, double lr, double weight_decay);
 
 // The reference's learning rate at a (fractional) epoch: linear warmup from 0

@@ -1,0 +1,74 @@
+#pragma once
+// What the CPU kernels of core/src/model share: the test of whether a kernel
+// may take a tensor, and sixteen-float vectors. For kernel .cpp files only:
+// it silences, for the rest of the file, GCC's warning that passing 64-byte
+// vectors has another ABI without AVX-512, which never applies because every
+// function taking them is always inlined.
+#include <ATen/core/Tensor.h>
+#include <ATen/core/grad_mode.h>
+
+#include <cstdint>
+#include <initializer_list>
+
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+namespace slt::detail {
+
+/// Whether the kernels may take these tensors: float32 on the CPU, outside
+/// autograd, and contiguous where `contiguous`. Undefined tensors (no bias) pass.
+inline bool inference_float(std::initializer_list<const at::Tensor*> tensors, bool contiguous = true) {
+  for (const at::Tensor* t : tensors) {
+    if (!t->defined()) continue;
+    if (!t->device().is_cpu() || t->scalar_type() != at::kFloat || (contiguous && !t->is_contiguous())) return false;
+    if (at::GradMode::is_enabled() && t->requires_grad()) return false;
+  }
+  return true;
+}
+
+// Sixteen floats; the compiler splits it into the vector registers each
+// target has (one AVX-512, two AVX2, four SSE registers).
+typedef float Vec16 __attribute__((vector_size(64)));
+typedef int32_t VecI16 __attribute__((vector_size(64)));
+
+__attribute__((always_inline)) inline Vec16 load16(const float* p) {
+  Vec16 v;
+  __builtin_memcpy(&v, p, sizeof v);
+  return v;
+}
+
+__attribute__((always_inline)) inline void store16(float* p, Vec16 v) { __builtin_memcpy(p, &v, sizeof v); }
+
+// Halving tree of vector adds (a scalar loop would be 15 dependent adds).
+__attribute__((always_inline)) inline float sum16(Vec16 v) {
+  typedef float Vec8 __attribute__((vector_size(32)));
+  typedef float Vec4 __attribute__((vector_size(16)));
+  Vec8 h8 = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
+            __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+  Vec4 h4 = __builtin_shufflevector(h8, h8, 0, 1, 2, 3) + __builtin_shufflevector(h8, h8, 4, 5, 6, 7);
+  return (h4[0] + h4[2]) + (h4[1] + h4[3]);
+}
+
+// exp of 16 floats: Cephes' expf (range reduction by ln 2, degree-6
+// polynomial, 2^n from the exponent bits); inputs below -87.3 give 0.
+__attribute__((always_inline)) inline Vec16 exp16(Vec16 x) {
+  const Vec16 low = x < -87.3f ? (Vec16){} + 1.0f : (Vec16){};
+  x = x < -87.3f ? (Vec16){} - 87.3f : x;
+  x = x > 88.3f ? (Vec16){} + 88.3f : x;
+  Vec16 fx = x * 1.44269504088896341f + 0.5f;
+  VecI16 n = __builtin_convertvector(fx, VecI16);
+  n -= __builtin_convertvector(__builtin_convertvector(n, Vec16) > fx, VecI16) & 1;  // floor
+  fx = __builtin_convertvector(n, Vec16);
+  x = x - fx * 0.693359375f - fx * -2.12194440e-4f;
+  Vec16 y = ((((1.9875691500e-4f * x + 1.3981999507e-3f) * x + 8.3334519073e-3f) * x + 4.1665795894e-2f) * x +
+             1.6666665459e-1f) * x + 5.0000001201e-1f;
+  y = y * x * x + x + 1.0f;
+  Vec16 scale;
+  VecI16 bits = (n + 127) << 23;
+  __builtin_memcpy(&scale, &bits, sizeof scale);
+  return low > 0.0f ? (Vec16){} : y * scale;
+}
+
+// tanh of 16 floats through exp16: 1 - 2 / (exp(2u) + 1), exact in the limits.
+__attribute__((always_inline)) inline Vec16 tanh16(Vec16 u) { return 1.0f - 2.0f / (exp16(2.0f * u) + 1.0f); }
+
+}  // namespace slt::detail
