@@ -1,5 +1,5 @@
 #pragma once
-// What the CPU kernels of core/src/model share: the test of whether a kernel
+// What the CPU kernels of core/src/model share: the tests of whether a kernel
 // may take a tensor, and sixteen-float vectors. For kernel .cpp files only:
 // it silences, for the rest of the file, GCC's warning that passing 64-byte
 // vectors has another ABI without AVX-512, which never applies because every
@@ -14,14 +14,22 @@
 
 namespace slt::detail {
 
-/// Whether the kernels may take these tensors: float32 on the CPU, outside
-/// autograd, and contiguous where `contiguous`. Undefined tensors (no bias) pass.
-inline bool inference_float(std::initializer_list<const at::Tensor*> tensors, bool contiguous = true) {
+/// Whether the kernels may read these tensors directly: float32 on the CPU,
+/// contiguous where `contiguous`. Undefined tensors (no bias) pass.
+inline bool cpu_float(std::initializer_list<const at::Tensor*> tensors, bool contiguous = true) {
   for (const at::Tensor* t : tensors) {
     if (!t->defined()) continue;
     if (!t->device().is_cpu() || t->scalar_type() != at::kFloat || (contiguous && !t->is_contiguous())) return false;
-    if (at::GradMode::is_enabled() && t->requires_grad()) return false;
   }
+  return true;
+}
+
+/// cpu_float, and outside autograd: the inference-only kernels may take them.
+inline bool inference_float(std::initializer_list<const at::Tensor*> tensors, bool contiguous = true) {
+  if (!cpu_float(tensors, contiguous)) return false;
+  if (!at::GradMode::is_enabled()) return true;
+  for (const at::Tensor* t : tensors)
+    if (t->defined() && t->requires_grad()) return false;
   return true;
 }
 

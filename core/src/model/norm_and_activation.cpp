@@ -178,13 +178,6 @@ struct GatedGeluNewFunction : torch::autograd::Function<GatedGeluNewFunction> {
   }
 };
 
-// Contiguous float32 on the CPU, inside autograd or out.
-bool cpu_float(std::initializer_list<const at::Tensor*> tensors) {
-  for (const at::Tensor* t : tensors)
-    if (!t->device().is_cpu() || t->scalar_type() != at::kFloat || !t->is_contiguous()) return false;
-  return true;
-}
-
 }  // namespace
 
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
