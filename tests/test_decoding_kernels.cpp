@@ -11,6 +11,7 @@
 
 #include "slt/model/decoder_history.h"
 #include "slt/model/decoding_kernels.h"
+#include "slt/model/dropout.h"
 
 namespace {
 
@@ -252,4 +253,51 @@ TEST_CASE("fused RMS norm and gated gelu_new give autograd's gradients of their 
     CHECK(max_abs_diff(gated_grads[0], reference_grads[0]) < 1e-4);
     CHECK(max_abs_diff(gated_grads[1], reference_grads[1]) < 1e-5);
   }
+}
+
+TEST_CASE("attention over many queries equals matmul-softmax-matmul, values and gradients, with dropout", "[decoding]") {
+  at::manual_seed(12);
+  const int64_t batch = 2, heads = 3, queries = 13, keys = 37, dim = 20;
+  // Heads as views of [B, S, H, d] tensors, as the models make them.
+  auto view = [&](int64_t length) { return at::randn({batch, length, heads, dim}).transpose(1, 2).requires_grad_(); };
+  auto reference = [](const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& bias,
+                      const at::Tensor& noise) {
+    auto scores = at::matmul(q, k.transpose(-2, -1));
+    if (bias.defined()) scores = scores + bias;
+    auto weights = at::softmax(scores, -1);
+    return at::matmul(noise.defined() ? weights * noise : weights, v);
+  };
+  auto mask = at::zeros({batch, 1, 1, keys});
+  mask[1][0][0].narrow(0, 30, 7).fill_(-1e9);
+  const std::vector<std::pair<std::string, at::Tensor>> biases = {
+      {"no bias", at::Tensor()},
+      {"padding mask", mask},
+      {"learned bias", (at::randn({1, heads, queries, keys}) + mask).detach().requires_grad_()}};
+  for (const auto& [name, bias] : biases) {
+    for (const double p : {0.0, 0.3}) {
+      INFO(name << ", dropout " << p);
+      auto q = view(queries), k = view(keys), v = view(keys);
+      at::manual_seed(40);
+      auto out = slt::attention(q, k, v, bias, p, true);
+      at::Tensor noise;
+      if (p > 0) {
+        at::manual_seed(40);  // the same seed draw: slt::dropout's mask over the probabilities
+        noise = slt::dropout(at::ones({batch, heads, queries, keys}), p, true);
+      }
+      auto expected = reference(q, k, v, bias, noise);
+      CHECK(max_abs_diff(out, expected) < 1e-5);
+      auto d_out = at::randn_like(expected);
+      std::vector<at::Tensor> inputs = {q, k, v};
+      if (bias.defined() && bias.requires_grad()) inputs.push_back(bias);
+      auto got = torch::autograd::grad({out}, inputs, {d_out});
+      auto want = torch::autograd::grad({expected}, inputs, {d_out});
+      for (size_t i = 0; i < inputs.size(); ++i) {
+        INFO("gradient " << i);
+        CHECK(max_abs_diff(got[i], want[i]) < 1e-4);
+      }
+    }
+  }
+  at::NoGradGuard no_grad;  // the encoder at evaluation
+  auto q = view(queries), k = view(keys), v = view(keys);
+  CHECK(max_abs_diff(slt::attention(q, k, v, mask, 0.1, false), reference(q, k, v, mask, {})) < 1e-5);
 }

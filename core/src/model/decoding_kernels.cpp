@@ -9,6 +9,7 @@
 #include <limits>
 #include <vector>
 
+#include "attention.h"
 #include "kernel_support.h"
 #include "packed_linear.h"
 #include "slt/model/dropout.h"
@@ -272,6 +273,8 @@ at::Tensor attention(const at::Tensor& queries, const at::Tensor& keys, const at
       queries.dim() != 4 || !mask_only || queries.size(2) > kFewRows || keys.sizes() != values.sizes() ||
       keys.size(0) != queries.size(0) ||
       keys.size(1) != queries.size(1) || keys.size(3) != queries.size(3)) {
+    if (detail::takes_head_attention(queries, keys, values, bias, dropout_p, train))
+      return detail::head_attention(queries, keys, values, bias, dropout_p, train);
     auto scores = at::matmul(queries, keys.transpose(-2, -1));
     if (bias.defined()) scores = scores + bias;
     auto weights = at::softmax(scores.to(at::kFloat), -1).to(queries.scalar_type());

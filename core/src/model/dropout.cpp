@@ -1,5 +1,7 @@
 #include "slt/model/dropout.h"
 
+#include "dropout_noise.h"
+
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
@@ -7,6 +9,8 @@
 #include <mutex>
 
 namespace slt {
+
+namespace detail {
 
 namespace {
 
@@ -17,14 +21,14 @@ inline uint64_t mix(uint64_t z) {
   return z ^ (z >> 31);
 }
 
+}  // namespace
+
 uint64_t seed_from_default_generator() {
   auto generator = at::detail::getDefaultCPUGenerator();
   std::lock_guard<std::mutex> lock(generator.mutex());
   return at::check_generator<at::CPUGeneratorImpl>(generator)->random64();
 }
 
-// noise[i] = 1 / keep_probability with probability keep_probability, else 0;
-// each pair of elements from one 64-bit hash of (seed, pair index).
 at::Tensor dropout_noise(at::IntArrayRef sizes, double keep_probability, uint64_t seed) {
   at::Tensor noise = at::empty(sizes, at::kFloat);
   float* out = noise.data_ptr<float>();
@@ -42,13 +46,13 @@ at::Tensor dropout_noise(at::IntArrayRef sizes, double keep_probability, uint64_
   return noise;
 }
 
-}  // namespace
+}  // namespace detail
 
 at::Tensor dropout(const at::Tensor& x, double p, bool train) {
   if (!train || p == 0 || x.numel() == 0) return x;
   if (!x.device().is_cpu() || !x.is_floating_point()) return at::dropout(x, p, train);
   if (p == 1) return x.mul(at::zeros({}, x.options()));
-  at::Tensor noise = dropout_noise(x.sizes(), 1 - p, seed_from_default_generator());
+  at::Tensor noise = detail::dropout_noise(x.sizes(), 1 - p, detail::seed_from_default_generator());
   return x * (x.scalar_type() == at::kFloat ? noise : noise.to(x.scalar_type()));
 }
 

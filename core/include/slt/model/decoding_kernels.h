@@ -42,9 +42,12 @@ void enable_packed_linear(bool on);
 /// undefined). For a few queries per input and head (G ≤ kFewRows: one
 /// decoding step's beams against their input's encoder states) in contiguous
 /// float32 on the CPU outside autograd, each key and value row is read once
-/// for all G queries and the bias must be [B|1, 1, 1, S] (a padding mask);
-/// everything else goes through at::matmul and at::softmax, with dropout
-/// dropout_p on the probabilities when `train` (slt::dropout).
+/// for all G queries and the bias must be [B|1, 1, 1, S] (a padding mask).
+/// Other float32 CPU inputs on AVX-512 CPUs (training, the encoder) run each
+/// head's products on a thread of its own, reading the head views in place,
+/// with a backward of their own (src/model/attention.h); the rest goes
+/// through at::matmul and at::softmax. Dropout dropout_p applies to the
+/// probabilities when `train`, with slt::dropout's mask.
 at::Tensor attention(const at::Tensor& queries, const at::Tensor& keys, const at::Tensor& values,
                      const at::Tensor& bias, double dropout_p = 0, bool train = false);
 
