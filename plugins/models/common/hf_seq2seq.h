@@ -15,6 +15,7 @@
 
 #include "slt/io/files.h"
 #include "slt/errors.h"
+#include "slt/model/cross_entropy.h"
 #include "slt/model/generation.h"
 #include "slt/model/model.h"
 #include "slt/text/text.h"
@@ -79,9 +80,8 @@ class HfSeq2Seq : public Seq2SeqModel {
     const Config& c = net_->config();
     out.logits = net_->decode(shift_tokens_right(batch.labels, c.decoder_start_token_id, c.pad_token_id),
                               out.encoder_hidden_states, batch.attention_mask);
-    out.loss = torch::nn::functional::cross_entropy(
-        out.logits.reshape({-1, out.logits.size(-1)}), batch.labels.reshape({-1}),
-        torch::nn::functional::CrossEntropyFuncOptions().ignore_index(c.pad_token_id).label_smoothing(c.label_smoothing));
+    out.loss = slt::cross_entropy(out.logits.reshape({-1, out.logits.size(-1)}), batch.labels.reshape({-1}),
+                                  c.pad_token_id, c.label_smoothing);
     return out;
   }
 

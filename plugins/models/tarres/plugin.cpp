@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "slt/io/files.h"
+#include "slt/model/cross_entropy.h"
 #include "slt/model/generation.h"
 #include "slt/plugin/plugin.h"
 #include "slt/data/tokenizer.h"
@@ -49,9 +50,8 @@ class TarresModel : public slt::Seq2SeqModel {
                            1);
     prev.narrow(1, 1, prev.size(1) - 1).masked_fill_(prev.narrow(1, 1, prev.size(1) - 1).eq(c.eos), c.pad);
     out.logits = net_->decode(prev, out.encoder_hidden_states, padding);
-    out.loss = torch::nn::functional::cross_entropy(
-        out.logits.reshape({-1, out.logits.size(-1)}), batch.labels.reshape({-1}),
-        torch::nn::functional::CrossEntropyFuncOptions().ignore_index(c.pad).label_smoothing(c.label_smoothing));
+    out.loss = slt::cross_entropy(out.logits.reshape({-1, out.logits.size(-1)}), batch.labels.reshape({-1}), c.pad,
+                                  c.label_smoothing);
     return out;
   }
 
