@@ -48,7 +48,7 @@ int main(int argc, char** argv) {
         auto t1 = std::chrono::steady_clock::now();
         auto loss = model->forward(b).loss;
         auto t2 = std::chrono::steady_clock::now();
-        optimizer->zero_grad();
+        slt::release_gradients(*optimizer);
         loss.backward();
         auto t3 = std::chrono::steady_clock::now();
         slt::clip_grad_norm(model->module(), 1.0);

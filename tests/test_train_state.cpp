@@ -244,3 +244,47 @@ TEST_CASE("make_adamw's fused step follows LibTorch's AdamW over steps, groups a
   CHECK((state.exp_avg() - expected.exp_avg()).abs().max().item<double>() < 1e-6);
   CHECK((state.exp_avg_sq() - expected.exp_avg_sq()).abs().max().item<double>() < 1e-6);
 }
+
+TEST_CASE("release_gradients, then make_adamw's step, equals zero_grad then LibTorch's AdamW, for a parameter the backward skips too", "[train]") {
+  at::manual_seed(12);
+  // A layer with a second one registered inside it; from step 2 the second is
+  // left out of the loss, so it gets no gradient.
+  struct Net {
+    torch::nn::Linear first{6, 4}, second{6, 3};
+    Net() { first->register_module("second", second); }
+    at::Tensor loss(const at::Tensor& x, int step) {
+      auto y = first->forward(x).pow(2).sum();
+      return step < 2 ? y + second->forward(x).pow(2).sum() : y;
+    }
+  };
+  Net released, zeroed;
+  {
+    torch::NoGradGuard no_grad;
+    for (const auto& p : released.first->named_parameters()) zeroed.first->named_parameters()[p.key()].copy_(p.value());
+  }
+  auto fused = slt::make_adamw(*released.first, 0.01, 0.1);
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  std::vector<at::Tensor> weights, biases;
+  for (const auto& p : zeroed.first->named_parameters())
+    (slt::is_no_decay_parameter(p.key()) ? biases : weights).push_back(p.value());
+  groups.emplace_back(weights, std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(0.01).weight_decay(0.1)));
+  groups.emplace_back(biases, std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(0.01).weight_decay(0)));
+  torch::optim::AdamW plain(groups, torch::optim::AdamWOptions(0.01));
+  for (int step = 0; step < 4; ++step) {
+    INFO("step " << step);
+    auto x = at::randn({5, 6});
+    slt::release_gradients(*fused);
+    CHECK(!released.first->weight.grad().defined());
+    released.loss(x, step).backward();
+    fused->step();
+    plain.zero_grad();
+    zeroed.loss(x, step).backward();
+    plain.step();
+    auto a = released.first->parameters(), b = zeroed.first->parameters();
+    for (size_t i = 0; i < a.size(); ++i) CHECK((a[i] - b[i]).abs().max().item<double>() < 1e-6);
+  }
+  // The skipped layer was still stepped (weight decay, decaying moments), as with zeroed gradients.
+  auto& state = static_cast<torch::optim::AdamWParamState&>(
+      *fused->state().at(c10::guts::to_string(released.second->weight.unsafeGetTensorImpl())));
+  CHECK(state.step() == 4);
+}

@@ -46,6 +46,13 @@ bool fusable(const at::Tensor& p) {
 }  // namespace
 
 torch::Tensor FusedAdamW::step(LossClosure closure) {
+  // After release_gradients, a parameter the last backward did not reach has
+  // no gradient; with zero_grad's zeros it would have been stepped (its
+  // moments decayed, its weight decayed) once it had state.
+  for (auto& group : param_groups_)
+    for (auto& p : group.params())
+      if (!p.grad().defined() && state_.count(c10::guts::to_string(p.unsafeGetTensorImpl())))
+        p.mutable_grad() = torch::zeros_like(p);
   for (const auto& group : param_groups_) {
     if (static_cast<const torch::optim::AdamWOptions&>(group.options()).amsgrad())
       return torch::optim::AdamW::step(closure);

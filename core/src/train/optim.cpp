@@ -33,6 +33,11 @@ std::unique_ptr<torch::optim::AdamW> make_adamw(torch::nn::Module& module, doubl
   return std::make_unique<detail::FusedAdamW>(groups, torch::optim::AdamWOptions(lr));
 }
 
+void release_gradients(torch::optim::Optimizer& optimizer) {
+  for (auto& group : optimizer.param_groups())
+    for (auto& p : group.params()) p.mutable_grad().reset();
+}
+
 double clip_grad_norm(torch::nn::Module& module, double max_norm) {
   return torch::nn::utils::clip_grad_norm_(module.parameters(), max_norm);
 }

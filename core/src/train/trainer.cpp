@@ -533,7 +533,7 @@ class Engine {
       state_.start_epoch();
       module().train();
       train_loader->start_epoch(epoch, static_cast<size_t>(state_.batches_done));
-      optimizer_->zero_grad();
+      release_gradients(*optimizer_);
       progress.start(epoch, batches_per_epoch, state_.batches_done);
       double lr = 0, grad_norm = 0;
       auto window_start = std::chrono::steady_clock::now();
@@ -573,7 +573,7 @@ class Engine {
           if (finite) optimizer_->step();
           else spdlog::warn("fp16 gradient overflow at step {}: skipped, loss scale now {}", step, scaler_->scale_value / 2);
           scaler_->update(!finite);
-          optimizer_->zero_grad();
+          release_gradients(*optimizer_);
           ++state_.optimizer_steps;
           record_weights_for_tests();
         }

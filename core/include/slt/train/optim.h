@@ -15,6 +15,7 @@ class Module;
 }
 namespace optim {
 class AdamW;
+class Optimizer;
 }
 }  // namespace torch
 
@@ -30,6 +31,14 @@ bool is_no_decay_parameter(const std::string& name);
 // moments in one pass (LibTorch's arithmetic, in its order); its state is
 // LibTorch's, so checkpoints are unchanged.
 std::unique_ptr<torch::optim::AdamW> make_adamw(torch::nn::Module& module, double lr, double weight_decay);
+
+// optimizer.zero_grad(set_to_none=True): drops every gradient, so that the
+// next backward hands its gradients over instead of adding them to zeros
+// (LibTorch 1.13's zero_grad writes zeros over every parameter's gradient,
+// and each backward then adds to them: two passes over the model saved per
+// step). make_adamw's step gives a parameter that has optimizer state but no
+// gradient a zero one, as a zeroed gradient would have been stepped.
+void release_gradients(torch::optim::Optimizer& optimizer);
 
 // The reference's learning rate at a (fractional) epoch: linear warmup from 0
 // over warmup_epochs, then half-cycle cosine from lr down to min_lr at epochs.
