@@ -14,6 +14,8 @@ BUILD_PACKAGES=(
   catch2
   # LibTorch calls the system BLAS; the default reference BLAS is ~12x slower.
   libopenblas0-openmp
+  # The programs' allocator: keeps freed large tensors for reuse (docs/PERFORMANCE.md).
+  libtcmalloc-minimal4
   # METEOR's synonyms and morphology (WordNet 3.0).
   wordnet-base
 )

@@ -40,7 +40,7 @@ TEST_CASE("cross_entropy equals ATen's, loss and gradient, with padding and labe
   CHECK(grad.select(0, 0).abs().max().item<double>() == 0);  // a padding row
 }
 
-TEST_CASE("cross_entropy with no target counted is NaN, as ATen's mean; a target out of range is an error", "[loss]") {
+TEST_CASE("cross_entropy with no target counted is NaN as ATen's mean, and a target out of range is an error", "[loss]") {
   auto [logits, targets] = batch(4, 9);
   CHECK(std::isnan(slt::cross_entropy(logits, at::full({4}, kPad, at::kLong), kPad, 0.1).item<double>()));
   targets[2] = 9;
