@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <type_traits>
 
 #pragma GCC diagnostic ignored "-Wpsabi"
 
@@ -31,6 +32,17 @@ inline bool inference_float(std::initializer_list<const at::Tensor*> tensors, bo
   for (const at::Tensor* t : tensors)
     if (t->defined() && t->requires_grad()) return false;
   return true;
+}
+
+/// Calls body(std::integral_constant<int, R>{}) with R = min(count, kMax), so
+/// that a kernel templated on its row count gets that count as a constant:
+///   with_row_count<8>(rows - r, [&](auto n) { rows_times_panel<decltype(n)::value>(...); });
+template <int kMax, class Body>
+__attribute__((always_inline)) inline void with_row_count(int64_t count, Body&& body) {
+  if constexpr (kMax > 1) {
+    if (count < kMax) return with_row_count<kMax - 1>(count, body);
+  }
+  body(std::integral_constant<int, kMax>{});
 }
 
 // Sixteen floats; the compiler splits it into the vector registers each

@@ -138,16 +138,9 @@ __attribute__((target("arch=x86-64-v4"))) void rows_times_panels(const float* x,
     for (int64_t r = 0; r < rows; r += kRowsPerPass) {
       const float* xr = x + r * in;
       float* yr = y + r * out + col;
-      switch (std::min<int64_t>(rows - r, kRowsPerPass)) {
-        case 1: rows_times_panel<1>(xr, in, p, b, yr, out, cols); break;
-        case 2: rows_times_panel<2>(xr, in, p, b, yr, out, cols); break;
-        case 3: rows_times_panel<3>(xr, in, p, b, yr, out, cols); break;
-        case 4: rows_times_panel<4>(xr, in, p, b, yr, out, cols); break;
-        case 5: rows_times_panel<5>(xr, in, p, b, yr, out, cols); break;
-        case 6: rows_times_panel<6>(xr, in, p, b, yr, out, cols); break;
-        case 7: rows_times_panel<7>(xr, in, p, b, yr, out, cols); break;
-        default: rows_times_panel<8>(xr, in, p, b, yr, out, cols); break;
-      }
+      with_row_count<kRowsPerPass>(rows - r, [&](auto count) __attribute__((always_inline)) {
+        rows_times_panel<decltype(count)::value>(xr, in, p, b, yr, out, cols);
+      });
     }
   }
 }

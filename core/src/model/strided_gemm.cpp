@@ -62,16 +62,9 @@ __attribute__((target("arch=x86-64-v4"))) void gemm_avx512(MatrixView a, MatrixV
     const float* panel = packed.data() + p * k * kPanelWidth;
     float* cp = c + p * kPanelWidth;
     for (int64_t r = 0; r < m; r += kRowsPerPass) {
-      switch (std::min<int64_t>(m - r, kRowsPerPass)) {
-        case 1: rows_times_panel<1>(a, r, k, panel, cp, ldc, cols); break;
-        case 2: rows_times_panel<2>(a, r, k, panel, cp, ldc, cols); break;
-        case 3: rows_times_panel<3>(a, r, k, panel, cp, ldc, cols); break;
-        case 4: rows_times_panel<4>(a, r, k, panel, cp, ldc, cols); break;
-        case 5: rows_times_panel<5>(a, r, k, panel, cp, ldc, cols); break;
-        case 6: rows_times_panel<6>(a, r, k, panel, cp, ldc, cols); break;
-        case 7: rows_times_panel<7>(a, r, k, panel, cp, ldc, cols); break;
-        default: rows_times_panel<8>(a, r, k, panel, cp, ldc, cols); break;
-      }
+      with_row_count<kRowsPerPass>(m - r, [&](auto count) __attribute__((always_inline)) {
+        rows_times_panel<decltype(count)::value>(a, r, k, panel, cp, ldc, cols);
+      });
     }
   }
 }
