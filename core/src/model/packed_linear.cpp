@@ -10,7 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "kernel_support.h"
+#include "panel_kernel.h"
 #include "slt/model/decoding_kernels.h"
 
 namespace slt::detail {
@@ -18,12 +18,6 @@ namespace slt::detail {
 namespace {
 
 std::atomic<bool> packed_linear_enabled{true};
-
-// Output columns per panel: two AVX-512 registers.
-constexpr int64_t kPanelWidth = 32;
-// Rows per pass over a panel: 8 rows x 2 registers of accumulators leave room
-// for the panel's two registers and keep K = 1024 panels streaming from L2.
-constexpr int kRowsPerPass = 8;
 
 // The weight transposed into panels of kPanelWidth output columns, each
 // stored [in][kPanelWidth] so that the kernel reads one contiguous stream;
@@ -38,18 +32,13 @@ PackedWeight pack(const at::Tensor& weight) {
   packed.out = weight.size(0);
   packed.in = weight.size(1);
   const int64_t panel_count = (packed.out + kPanelWidth - 1) / kPanelWidth, in = packed.in, out = packed.out;
-  packed.panels = at::zeros({panel_count, in, kPanelWidth}, at::kFloat);
-  const float* w = weight.data_ptr<float>();
+  packed.panels = at::empty({panel_count, in, kPanelWidth}, at::kFloat);
+  const MatrixView transposed{weight.data_ptr<float>(), 1, in};  // b(l, j) = weight[j][l]
   float* p = packed.panels.data_ptr<float>();
   at::parallel_for(0, panel_count, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t panel = begin; panel < end; ++panel) {
-      const int64_t cols = std::min(kPanelWidth, out - panel * kPanelWidth);
-      float* dst = p + panel * in * kPanelWidth;
-      for (int64_t j = 0; j < cols; ++j) {
-        const float* src = w + (panel * kPanelWidth + j) * in;
-        for (int64_t k = 0; k < in; ++k) dst[k * kPanelWidth + j] = src[k];
-      }
-    }
+    for (int64_t panel = begin; panel < end; ++panel)
+      pack_panel(transposed, panel * kPanelWidth, std::min(kPanelWidth, out - panel * kPanelWidth), in,
+                 p + panel * in * kPanelWidth);
   });
   return packed;
 }
@@ -95,53 +84,15 @@ PackedWeightCache& cache() {
   return instance;
 }
 
-// y[r, c] = bias[c] + sum_k x[r, k] * panel[k, c] for r < kRows, c < cols:
-// an outer product per k, each x value broadcast against the panel's row.
-template <int kRows>
-__attribute__((always_inline)) inline void rows_times_panel(const float* x, int64_t in, const float* panel,
-                                                            const float* bias, float* y, int64_t out, int64_t cols) {
-  Vec16 lo[kRows], hi[kRows];
-  for (int r = 0; r < kRows; ++r) lo[r] = hi[r] = Vec16{};
-  for (int64_t k = 0; k < in; ++k) {
-    const Vec16 b0 = load16(panel + k * kPanelWidth), b1 = load16(panel + k * kPanelWidth + 16);
-    for (int r = 0; r < kRows; ++r) {
-      const Vec16 xv = Vec16{} + x[r * in + k];
-      lo[r] += xv * b0;
-      hi[r] += xv * b1;
-    }
-  }
-  if (cols == kPanelWidth) {
-    const Vec16 bias_lo = bias ? load16(bias) : Vec16{}, bias_hi = bias ? load16(bias + 16) : Vec16{};
-    for (int r = 0; r < kRows; ++r) {
-      store16(y + r * out, lo[r] + bias_lo);
-      store16(y + r * out + 16, hi[r] + bias_hi);
-    }
-    return;
-  }
-  for (int r = 0; r < kRows; ++r) {
-    float row[kPanelWidth];
-    store16(row, lo[r]);
-    store16(row + 16, hi[r]);
-    for (int64_t c = 0; c < cols; ++c) y[r * out + c] = bias ? row[c] + bias[c] : row[c];
-  }
-}
-
 __attribute__((target("arch=x86-64-v4"))) void rows_times_panels(const float* x, int64_t rows, const PackedWeight& w,
                                                                 const float* bias, float* y, int64_t panel_begin,
                                                                 int64_t panel_end) {
   const int64_t in = w.in, out = w.out;
   const float* panels = w.panels.data_ptr<float>();
   for (int64_t panel = panel_begin; panel < panel_end; ++panel) {
-    const int64_t col = panel * kPanelWidth, cols = std::min(kPanelWidth, out - col);
-    const float* p = panels + panel * in * kPanelWidth;
-    const float* b = bias ? bias + col : nullptr;
-    for (int64_t r = 0; r < rows; r += kRowsPerPass) {
-      const float* xr = x + r * in;
-      float* yr = y + r * out + col;
-      with_row_count<kRowsPerPass>(rows - r, [&](auto count) __attribute__((always_inline)) {
-        rows_times_panel<decltype(count)::value>(xr, in, p, b, yr, out, cols);
-      });
-    }
+    const int64_t col = panel * kPanelWidth;
+    rows_times_one_panel({x, in, 1}, rows, in, panels + panel * in * kPanelWidth, bias ? bias + col : nullptr,
+                         y + col, out, std::min(kPanelWidth, out - col));
   }
 }
 
