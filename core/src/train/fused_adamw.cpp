@@ -37,6 +37,9 @@ __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) vo
   }
 }
 
+// LibTorch's key for a parameter's state: its TensorImpl's address.
+std::string state_key(const at::Tensor& p) { return c10::guts::to_string(p.unsafeGetTensorImpl()); }
+
 bool fusable(const at::Tensor& p) {
   const at::Tensor& g = p.grad();
   return p.device().is_cpu() && p.scalar_type() == at::kFloat && p.is_contiguous() && !g.is_sparse() &&
@@ -51,7 +54,7 @@ torch::Tensor FusedAdamW::step(LossClosure closure) {
   // moments decayed, its weight decayed) once it had state.
   for (auto& group : param_groups_)
     for (auto& p : group.params())
-      if (!p.grad().defined() && state_.count(c10::guts::to_string(p.unsafeGetTensorImpl())))
+      if (!p.grad().defined() && state_.count(state_key(p)))
         p.mutable_grad() = torch::zeros_like(p);
   for (const auto& group : param_groups_) {
     if (static_cast<const torch::optim::AdamWOptions&>(group.options()).amsgrad())
@@ -69,8 +72,7 @@ torch::Tensor FusedAdamW::step(LossClosure closure) {
     const auto& options = static_cast<const torch::optim::AdamWOptions&>(group.options());
     for (auto& p : group.params()) {
       if (!p.grad().defined()) continue;
-      const std::string key = c10::guts::to_string(p.unsafeGetTensorImpl());
-      auto& slot = state_[key];
+      auto& slot = state_[state_key(p)];
       if (!slot) {
         auto fresh = std::make_unique<torch::optim::AdamWParamState>();
         fresh->exp_avg(torch::zeros_like(p, at::MemoryFormat::Preserve));
