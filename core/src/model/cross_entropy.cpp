@@ -26,33 +26,9 @@ namespace {
 // Rows of at least this many logits each make a parallel task.
 constexpr int64_t kGrainElements = 32768;
 
-struct RowTerms {
-  float log_sum_exp;
-  float sum;  // of the row's logits, for the smoothing term
-};
-
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) RowTerms row_terms(const float* x,
-                                                                                                   int64_t n) {
-  Vec16 most = (Vec16){} - std::numeric_limits<float>::infinity(), total = {};
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    const Vec16 v = load16(x + i);
-    most = v > most ? v : most;
-    total += v;
-  }
-  float max = most[0];
-  for (int k = 1; k < 16; ++k) max = std::max(max, most[k]);
-  float sum = sum16(total);
-  for (; i < n; ++i) {
-    max = std::max(max, x[i]);
-    sum += x[i];
-  }
-  Vec16 exps = {};
-  i = 0;
-  for (; i + 16 <= n; i += 16) exps += exp16(load16(x + i) - max);
-  float exp_sum = sum16(exps);
-  for (; i < n; ++i) exp_sum += std::exp(x[i] - max);
-  return {max + std::log(exp_sum), sum};
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) RowLogSumExp row_terms(const float* x,
+                                                                                                        int64_t n) {
+  return row_log_sum_exp(x, n);
 }
 
 // d loss / d x for one row: scale · (softmax(x) - smoothing / C), less
@@ -82,10 +58,10 @@ struct CrossEntropyFunction : torch::autograd::Function<CrossEntropyFunction> {
                        for (int64_t r = begin; r < end; ++r) {
                          if (t[r] == ignore_index) continue;
                          const float* xr = x + r * n;
-                         const RowTerms terms = row_terms(xr, n);
-                         lse[r] = terms.log_sum_exp;
-                         const double nll = static_cast<double>(terms.log_sum_exp) - xr[t[r]];
-                         const double smooth = static_cast<double>(terms.log_sum_exp) - terms.sum / static_cast<double>(n);
+                         const RowLogSumExp terms = row_terms(xr, n);
+                         lse[r] = terms.max + terms.log_sum;
+                         const double nll = static_cast<double>(lse[r]) - xr[t[r]];
+                         const double smooth = static_cast<double>(lse[r]) - terms.sum / static_cast<double>(n);
                          loss[r] = (1 - smoothing) * nll + smoothing * smooth;
                        }
                      });

@@ -176,23 +176,8 @@ __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) vo
 }
 
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void log_softmax_row(float* x, int64_t n) {
-  float highest = -std::numeric_limits<float>::infinity();
-  int64_t i = 0;
-  if (n >= 16) {
-    Vec16 m = load16(x);
-    for (i = 16; i + 16 <= n; i += 16) {
-      Vec16 v = load16(x + i);
-      m = v > m ? v : m;
-    }
-    for (int lane = 0; lane < 16; ++lane) highest = std::max(highest, m[lane]);
-  }
-  for (; i < n; ++i) highest = std::max(highest, x[i]);
-  Vec16 total = {};
-  for (i = 0; i + 16 <= n; i += 16) total += exp16(load16(x + i) - highest);
-  float sum = sum16(total);
-  for (; i < n; ++i) sum += std::exp(x[i] - highest);
-  const float log_sum = std::log(sum);
-  for (i = 0; i < n; ++i) x[i] = (x[i] - highest) - log_sum;
+  const RowLogSumExp row = row_log_sum_exp(x, n);
+  for (int64_t i = 0; i < n; ++i) x[i] = (x[i] - row.max) - row.log_sum;
 }
 
 // The k largest of one row, largest first; equal values in column order.

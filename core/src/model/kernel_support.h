@@ -7,7 +7,10 @@
 #include <ATen/core/Tensor.h>
 #include <ATen/core/grad_mode.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <limits>
 #include <initializer_list>
 #include <type_traits>
 
@@ -86,6 +89,36 @@ __attribute__((always_inline)) inline Vec16 exp16(Vec16 x) {
   VecI16 bits = (n + 127) << 23;
   __builtin_memcpy(&scale, &bits, sizeof scale);
   return low > 0.0f ? (Vec16){} : y * scale;
+}
+
+/// What a log-softmax over one row needs: its largest value, log(sum of
+/// exp(x - max)) (the vectorised exp16 over whole vectors, expf over the
+/// tail), and the plain sum of the row, which costs nothing in the max pass
+/// (the label-smoothing term; dropped by callers that do not read it).
+struct RowLogSumExp {
+  float max, log_sum, sum;
+};
+
+__attribute__((always_inline)) inline RowLogSumExp row_log_sum_exp(const float* x, int64_t n) {
+  Vec16 most = (Vec16){} - std::numeric_limits<float>::infinity(), total = {};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const Vec16 v = load16(x + i);
+    most = v > most ? v : most;
+    total += v;
+  }
+  float max = most[0];
+  for (int lane = 1; lane < 16; ++lane) max = std::max(max, most[lane]);
+  float sum = sum16(total);
+  for (; i < n; ++i) {
+    max = std::max(max, x[i]);
+    sum += x[i];
+  }
+  Vec16 exps = {};
+  for (i = 0; i + 16 <= n; i += 16) exps += exp16(load16(x + i) - max);
+  float exp_sum = sum16(exps);
+  for (; i < n; ++i) exp_sum += std::exp(x[i] - max);
+  return {max, std::log(exp_sum), sum};
 }
 
 // tanh of 16 floats through exp16: 1 - 2 / (exp(2u) + 1), exact in the limits.
