@@ -21,7 +21,7 @@ BUILD_PACKAGES=(
 )
 # Only the test suite needs these: the Python oracle for interop tests, and a
 # SLURM controller, node and munge that the cluster tests start in a temporary folder.
-TEST_PACKAGES=(python3-torch python3-numpy slurmctld slurmd slurm-client munge)
+TEST_PACKAGES=(python3-torch python3-torchvision python3-numpy slurmctld slurmd slurm-client munge)
 
 want=("${BUILD_PACKAGES[@]}")
 if [[ "${1:-}" == "--with-tests" ]]; then

@@ -14,6 +14,7 @@
 #include <spawn.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -201,4 +202,48 @@ TEST_CASE("slt-extract records a video it cannot read and goes on - bad keys are
   CHECK(cfg.exit_code == 0);
   CHECK_THAT(cfg.output, Catch::Contains("num_items_per_shard: 50") && Catch::Contains("cluster: slurm") &&
                              Catch::Contains("data_dir: ???"));
+}
+
+TEST_CASE("slt-extract do_aug=true augments each epoch differently and reproducibly, whatever the sharding",
+          "[extract]") {
+  TempDir tmp;
+  const fs::path data = tmp.path() / "data";
+  fs::create_directories(data / "manifests");
+  const std::vector<std::string> videos = {"0000001-tsrc2-25fps-0s50.mp4", "2000001-crop-25fps-3s00-w330h250.mp4",
+                                           "3000001-small-25fps-2s00-w160h160.mp4"};
+  std::string manifest;
+  for (const auto& video : videos) {
+    fs::create_directories(data / "videos" / video.substr(0, 5));
+    fs::copy_file(kHiera / "DATASET" / "videos" / video.substr(0, 5) / video, data / "videos" / video.substr(0, 5) / video);
+    manifest += video + "\t1.0\ta sentence\n";
+  }
+  tmp.write("data/manifests/test.tsv", manifest);
+  auto feature = [](const fs::path& out, int epoch, const std::string& video) {
+    const std::string stem = video.substr(0, video.size() - 4);
+    return slt::load_pt_tensor((out / std::to_string(epoch) / video.substr(0, 5) / (stem + ".pt")).string());
+  };
+
+  const fs::path plain = tmp.path() / "plain", augmented = tmp.path() / "augmented", again = tmp.path() / "again";
+  REQUIRE(run_command(joined(extract_args(data, plain))).exit_code == 0);
+  auto r = run_command(joined(extract_args(data, augmented)) + " do_aug=true epochs=2 seed=5 launcher.workers=1");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  // The same seed with other shards and workers: the same augmentation per (epoch, video).
+  auto other = extract_args(data, again);
+  std::replace(other.begin(), other.end(), std::string("num_items_per_shard=2"), std::string("num_items_per_shard=1"));
+  REQUIRE(run_command(joined(other) + " do_aug=true epochs=2 seed=5 launcher.workers=2").exit_code == 0);
+  for (const auto& video : videos) {
+    INFO(video);
+    const at::Tensor plain_features = feature(plain, 0, video);
+    const at::Tensor first = feature(augmented, 0, video), second = feature(augmented, 1, video);
+    CHECK(first.sizes() == plain_features.sizes());  // augmentation changes pixels, not windows
+    CHECK(!first.equal(plain_features));
+    CHECK(!first.equal(second));
+    CHECK(first.equal(feature(again, 0, video)));
+    CHECK(second.equal(feature(again, 1, video)));
+  }
+  // Another seed, other augmentations.
+  const fs::path reseeded = tmp.path() / "reseeded";
+  REQUIRE(run_command(joined(extract_args(data, reseeded)) + " do_aug=true seed=6").exit_code == 0);
+  CHECK(!feature(reseeded, 0, videos[1]).equal(feature(augmented, 0, videos[1])));
 }

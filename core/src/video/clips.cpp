@@ -22,8 +22,9 @@ namespace {
 // plain arithmetic over a de-interleaved row so that the compiler vectorises
 // it; an AVX2 clone (picked at load time where the CPU has it) is 2.7x faster
 // than the baseline SSE2 build.
+constexpr float kMean = 0.45f, kStd = 0.225f;
+
 __attribute__((target_clones("avx2", "default"))) void normalise_row(const uint8_t* rgb, float* r, float* g, float* b, int64_t width) {
-  constexpr float kMean = 0.45f, kStd = 0.225f;
   for (int64_t x = 0; x < width; ++x) {
     r[x] = static_cast<float>(rgb[3 * x]);
     g[x] = static_cast<float>(rgb[3 * x + 1]);
@@ -33,9 +34,14 @@ __attribute__((target_clones("avx2", "default"))) void normalise_row(const uint8
     for (int64_t x = 0; x < width; ++x) plane[x] = (plane[x] / 255.0f - kMean) / kStd;
 }
 
+// The same for one row of one channel.
+__attribute__((target_clones("avx2", "default"))) void normalise_plane_row(const uint8_t* v, float* out, int64_t width) {
+  for (int64_t x = 0; x < width; ++x) out[x] = (static_cast<float>(v[x]) / 255.0f - kMean) / kStd;
+}
+
 }  // namespace
 
-ClipStream::ClipStream(VideoReader& reader, SamplingOptions options, int64_t crop_size)
+ClipStream::ClipStream(VideoReader& reader, SamplingOptions options, int64_t crop_size, PlanForFrames augment)
     : reader_(reader), options_(options), crop_(crop_size) {
   const VideoInfo& info = reader_.info();
   // The windows are measured in source frames at this rate; without a sane
@@ -50,6 +56,64 @@ ClipStream::ClipStream(VideoReader& reader, SamplingOptions options, int64_t cro
     double scale = static_cast<double>(crop_) / std::min(width_, height_);
     width_ = std::max<int>(static_cast<int>(crop_), static_cast<int>(std::lround(info.width * scale)));
     height_ = std::max<int>(static_cast<int>(crop_), static_cast<int>(std::lround(info.height * scale)));
+  }
+  if (augment) plan_ = augment(height_, width_);
+}
+
+void ClipStream::fill_centred(const std::vector<const uint8_t*>& sources, float* out) const {
+  const int64_t t_count = static_cast<int64_t>(sources.size()), plane = t_count * crop_ * crop_;
+  const int64_t y0 = (height_ - crop_ + 1) / 2, x0 = (width_ - crop_ + 1) / 2;  // ceil((H - crop) / 2)
+  auto fill = [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      const uint8_t* frame = sources[static_cast<size_t>(t)];
+      for (int64_t y = 0; y < crop_; ++y) {
+        const uint8_t* row = frame + ((y0 + y) * width_ + x0) * 3;
+        float* r = out + (t * crop_ + y) * crop_;
+        normalise_row(row, r, r + plane, r + 2 * plane, crop_);
+      }
+    }
+  };
+  // Split over ATen's inter-op threads, which sleep when idle, rather than
+  // OpenMP's, which spin for milliseconds after each loop on the cores that
+  // libavcodec's frame threads decode the next frames on (measured: 0.61-0.65
+  // of the bare decode rate with OpenMP, 0.66-0.69 with the spinning off).
+  const int64_t parts = std::min<int64_t>(t_count, at::get_num_threads());
+  std::vector<std::future<void>> helpers;
+  for (int64_t part = 1; part < parts; ++part) {
+    auto task = std::make_shared<std::packaged_task<void()>>(
+        [&, part] { fill(t_count * part / parts, t_count * (part + 1) / parts); });
+    helpers.push_back(task->get_future());
+    at::launch([task] { (*task)(); });
+  }
+  fill(0, t_count / parts);
+  for (auto& helper : helpers) helper.get();
+}
+
+void ClipStream::fill_augmented(const std::vector<const uint8_t*>& sources, float* out) const {
+  // A few frames at a time, so that the operations' full-size float
+  // temporaries stay small. The steps see the frames as the reference's do:
+  // [N, H, W, 3] permuted to [N, 3, H, W].
+  constexpr int64_t kFramesPerPass = 8;
+  const int64_t t_count = static_cast<int64_t>(sources.size()), plane = t_count * crop_ * crop_;
+  const int64_t frame_bytes = static_cast<int64_t>(height_) * width_ * 3;
+  for (int64_t t0 = 0; t0 < t_count; t0 += kFramesPerPass) {
+    const int64_t n = std::min(kFramesPerPass, t_count - t0);
+    at::Tensor frames = at::empty({n, height_, width_, 3}, at::kByte);
+    for (int64_t i = 0; i < n; ++i)
+      std::copy_n(sources[static_cast<size_t>(t0 + i)], frame_bytes, frames.data_ptr<uint8_t>() + i * frame_bytes);
+    at::Tensor augmented = apply_rand_augment(frames.permute({0, 3, 1, 2}), plan_->steps).contiguous();
+    const uint8_t* a = augmented.data_ptr<uint8_t>();
+    std::vector<uint8_t> row(static_cast<size_t>(crop_));
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t c = 0; c < 3; ++c)
+        for (int64_t y = 0; y < crop_; ++y) {
+          const uint8_t* source = a + ((i * 3 + c) * height_ + plan_->crop_y + y) * width_ + plan_->crop_x;
+          if (plan_->flip)
+            std::reverse_copy(source, source + crop_, row.begin());
+          else
+            std::copy_n(source, crop_, row.begin());
+          normalise_plane_row(row.data(), out + c * plane + ((t0 + i) * crop_ + y) * crop_, crop_);
+        }
   }
 }
 
@@ -117,41 +181,19 @@ bool ClipStream::next(Clip& clip) {
   if (end_of_video_ && window.end_idx >= static_cast<double>(decoded_)) done_ = true;
 
   const int64_t t_count = options_.num_frames;
-  const int64_t y0 = (height_ - crop_ + 1) / 2, x0 = (width_ - crop_ + 1) / 2;  // ceil((H - crop) / 2)
   // A clip tensor the caller no longer shares is refilled: a fresh 77 MB
   // allocation per 128-frame clip costs more in page faults than the filling.
   const std::vector<int64_t> shape{3, t_count, crop_, crop_};
   if (!clip.frames.defined() || clip.frames.use_count() != 1 || clip.frames.sizes() != at::IntArrayRef(shape))
     clip.frames = at::empty(shape, at::kFloat);
   float* out = clip.frames.data_ptr<float>();
-  const int64_t plane = t_count * crop_ * crop_;
   std::vector<const uint8_t*> sources(static_cast<size_t>(t_count));
   for (int64_t t = 0; t < t_count; ++t)
     sources[static_cast<size_t>(t)] = frames_.at(static_cast<size_t>(window.indices[t] - first_kept_)).data();
-  auto fill = [&](int64_t begin, int64_t end) {
-    for (int64_t t = begin; t < end; ++t) {
-      const uint8_t* frame = sources[static_cast<size_t>(t)];
-      for (int64_t y = 0; y < crop_; ++y) {
-        const uint8_t* row = frame + ((y0 + y) * width_ + x0) * 3;
-        float* r = out + (t * crop_ + y) * crop_;
-        normalise_row(row, r, r + plane, r + 2 * plane, crop_);
-      }
-    }
-  };
-  // Split over ATen's inter-op threads, which sleep when idle, rather than
-  // OpenMP's, which spin for milliseconds after each loop on the cores that
-  // libavcodec's frame threads decode the next frames on (measured: 0.61-0.65
-  // of the bare decode rate with OpenMP, 0.66-0.69 with the spinning off).
-  const int64_t parts = std::min<int64_t>(t_count, at::get_num_threads());
-  std::vector<std::future<void>> helpers;
-  for (int64_t part = 1; part < parts; ++part) {
-    auto task = std::make_shared<std::packaged_task<void()>>(
-        [&, part] { fill(t_count * part / parts, t_count * (part + 1) / parts); });
-    helpers.push_back(task->get_future());
-    at::launch([task] { (*task)(); });
-  }
-  fill(0, t_count / parts);
-  for (auto& helper : helpers) helper.get();
+  if (plan_)
+    fill_augmented(sources, out);
+  else
+    fill_centred(sources, out);
   clip.padding = window.padding;
   clip.window = std::move(window);
   // Frames before the next window's start are never needed again.

@@ -18,6 +18,7 @@
 #include "slt/plugin/registry.h"
 #include "slt/text/text.h"
 #include "slt/train/precision.h"
+#include "slt/video/augment.h"
 #include "slt/video/clips.h"
 
 namespace fs = std::filesystem;
@@ -37,6 +38,9 @@ ConfigSchema build_extract_schema() {
   s.add("split", V::String, "test", "Dataset split, i.e. train, val or test");
   s.add("fp16", V::Bool, false, "Whether to extract features in fp16 rather than fp32");
   s.add("do_aug", V::Bool, false, "Whether to perform data augmentation");
+  s.add("seed", V::Int, 0,
+        "Seed of the do_aug augmentations: each video's are drawn from (seed, epoch, video name), so reruns and any "
+        "shard split reproduce them").at_least(0);
   s.add("epochs", V::Int, 1, "Number of epochs to extract (useful when performing augmentation)").between(1, 100000);
   s.add("num_frames", V::Int, 128, "Number of video frames per clip").at_least(1);
   s.add("sampling_rate", V::Int, 2, "Sample every n-th frame").at_least(1);
@@ -138,7 +142,12 @@ at::Tensor extract_video_features(VideoEncoder& encoder, const fs::path& video, 
                                   int64_t* clip_count) {
   const at::Device device = encoder.module().parameters().front().device();
   VideoReader reader(video, 0, options.cuda_decoding);
-  ClipStream stream(reader, options.sampling, encoder.crop_size());
+  ClipStream::PlanForFrames augment;
+  if (options.augment_seed)
+    augment = [&](int64_t height, int64_t width) {
+      return draw_augment_plan(*options.augment_seed, height, width, encoder.crop_size());
+    };
+  ClipStream stream(reader, options.sampling, encoder.crop_size(), std::move(augment));
   std::vector<at::Tensor> parts, batch;
   std::vector<int64_t> padding;
   auto flush = [&] {
@@ -348,8 +357,6 @@ ConfigNode read_extractor_record(const fs::path& path) {
 }
 
 ExtractSummary run_extraction(const ConfigNode& job) {
-  if (job.require<bool>("do_aug"))
-    throw UserError("do_aug=true: slt-extract has no training augmentations yet; extract with do_aug=false");
   const fs::path data_dir = job.require<std::string>("data_dir"), output_dir = job.require<std::string>("output_dir");
   const std::string split = job.require<std::string>("split");
   const auto items = read_extraction_manifest(data_dir, split);
@@ -364,6 +371,8 @@ ExtractSummary run_extraction(const ConfigNode& job) {
   auto encoder = open_video_encoder(job);
   encoder->module().to(device);
   const VideoFeatureOptions options = video_feature_options(job);
+  const bool augment = job.require<bool>("do_aug");
+  const auto seed = static_cast<uint64_t>(job.require<int64_t>("seed"));
   const bool overwrite = job.require<bool>("overwrite");
   const fs::path failed_file = output_dir / ("failed_" + split + ".tsv");
   fs::create_directories(output_dir);
@@ -395,7 +404,9 @@ ExtractSummary run_extraction(const ConfigNode& job) {
         auto video_started = std::chrono::steady_clock::now();
         try {
           int64_t clips = 0;
-          at::Tensor features = extract_video_features(*encoder, video, options, &clips);
+          VideoFeatureOptions video_options = options;
+          if (augment) video_options.augment_seed = augment_seed(seed, epoch, item.video_name);
+          at::Tensor features = extract_video_features(*encoder, video, video_options, &clips);
           fs::create_directories(target.parent_path());
           save_pt(target.string(), features);
           ++summary.done;

@@ -8,8 +8,11 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
+#include <optional>
 #include <vector>
 
+#include "slt/video/augment.h"
 #include "slt/video/reader.h"
 #include "slt/video/sampling.h"
 
@@ -26,7 +29,10 @@ class ClipStream {
   // A video smaller than `crop_size` is first resized (bilinear) so that its
   // short side is `crop_size`; the reference takes a corner slice there and
   // then fails (docs/PORTING.md).
-  ClipStream(VideoReader& reader, SamplingOptions options, int64_t crop_size = 224);
+  // `augment`, when given, is asked once for the plan of this video, with the
+  // height and width of its frames (after that resize).
+  using PlanForFrames = std::function<AugmentPlan(int64_t height, int64_t width)>;
+  ClipStream(VideoReader& reader, SamplingOptions options, int64_t crop_size = 224, PlanForFrames augment = {});
   // The next clip; false after the last (none at all for a video without frames).
   bool next(Clip& clip);
   int64_t frames_decoded() const { return decoded_; }
@@ -34,6 +40,9 @@ class ClipStream {
  private:
   bool decode_one();
   std::vector<uint8_t> fit_to_crop(std::vector<uint8_t> rgb) const;
+  // One clip's frames [3, T, crop, crop] from its decoded frames.
+  void fill_centred(const std::vector<const uint8_t*>& sources, float* out) const;
+  void fill_augmented(const std::vector<const uint8_t*>& sources, float* out) const;
 
   VideoReader& reader_;
   SamplingOptions options_;
@@ -44,6 +53,7 @@ class ClipStream {
   int64_t keep_from_ = 0;  // the next window's first frame: earlier ones are dropped
   bool end_of_video_ = false, done_ = false;
   std::vector<std::vector<uint8_t>> spare_;  // frame buffers to reuse
+  std::optional<AugmentPlan> plan_;
 };
 
 }  // namespace slt::video

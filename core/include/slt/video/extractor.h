@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,8 @@ struct VideoFeatureOptions {
   int64_t max_batch_size = 2;  // clips per encoder call
   bool fp16 = false;           // autocast, on CUDA only
   bool cuda_decoding = false;  // NVDEC (video_backend=cuda where it is available)
+  // do_aug: the seed of this video's augmentation (augment.h), or none.
+  std::optional<uint64_t> augment_seed;
 };
 
 // The features [T, D] of one video: clips through `encoder`, max_batch_size
