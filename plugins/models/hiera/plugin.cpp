@@ -124,7 +124,8 @@ slt::ConfigSchema hiera_schema(int64_t clip_frames) {
   s.add("sep_pos_embed", V::Bool, true, "Separate spatial and temporal position embeddings");
   s.add("drop_path_rate", V::Float, 0.0, "Stochastic depth when training; feature extraction runs in eval mode without it").between(0, 1);
   s.add("attention_block", V::Int, 0,
-        "Query rows per block in global attention (0: as many as fill a 6 MB score block, at least 16); slt addition");
+        "Query rows per block of the row-blocked global attention (0: flash attention where the CPU has AVX-512 and "
+        "the head size is a multiple of 16, otherwise row blocks of 6 MB of scores, at least 16 rows); slt addition");
   s.add("init", V::String, "reference",
         "Initialisation when no checkpoint is loaded: reference (SignHiera.__init__, weights N(0, 0.02): random "
         "features nearly linear in the pixels) or fan_in (weights N(0, 1/fan_in), spatial position embeddings "

@@ -3,6 +3,7 @@
 #include <numeric>
 
 #include "slt/errors.h"
+#include "slt/model/flash_attention.h"
 
 namespace slt::hiera {
 
@@ -189,17 +190,21 @@ torch::Tensor MaskUnitAttentionImpl::forward(const torch::Tensor& x, const torch
 }
 
 // The reference adds a mask of 1 (kept key) or -inf (padded key) to the
-// scores; softmax is the same when only the padded columns are set to -inf,
-// which costs nothing without padding. Query rows go through in blocks so that
-// no [N, N] score matrix exists (12,544 tokens in hiera_base_128x224's third
-// stage: 2.5 GB at once), one (batch, head) at a time with two plain GEMMs and
-// an in-place softmax on one reused buffer that stays in cache: each row is
-// exact, and the 5-D matmul's per-call copies of K and V are gone.
+// scores; softmax is the same when only the padded columns are set to -inf.
+// No [N, N] score matrix may exist (12,544 tokens in hiera_base_128x224's
+// third stage: 2.5 GB at once). slt::flash_attention (AVX-512) keeps each
+// block of scores in cache and never writes them out; elsewhere, or with
+// model.attention_block set, query rows go through in blocks, one (batch,
+// head) at a time, with two plain GEMMs and an in-place softmax on one reused
+// buffer.
 torch::Tensor MaskUnitAttentionImpl::global_attention(const torch::Tensor& q, const torch::Tensor& k,
                                                       const torch::Tensor& v, const torch::Tensor& attn_mask) const {
   const int64_t b = q.size(0), queries = q.size(3), keys = k.size(3);
   auto padded = attn_mask.reshape({b, keys}).eq(0);
   const bool any_padded = padded.any().item<bool>();
+  auto q_heads = q.select(2, 0), k_heads = k.select(2, 0), v_heads = v.select(2, 0);
+  if (query_block == 0 && slt::flash_attention_supported(q_heads, k_heads, v_heads))
+    return slt::flash_attention(q_heads, k_heads, v_heads, any_padded ? padded : torch::Tensor());
   const int64_t block = std::min(queries, query_block > 0 ? query_block : std::max<int64_t>(16, kScoreBlock / keys));
   auto out = torch::empty({b, heads, queries, head_dim}, v.options());
   auto scores = torch::empty({block, keys}, q.options());
