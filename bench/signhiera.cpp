@@ -2,8 +2,10 @@
 // slt-extract runs it: seconds per window, achieved GFLOP/s from an analytic
 // FLOP count (patch embedding, projections, attention, MLP), a large matmul's
 // GFLOP/s in the same process, their ratio, and peak RSS.
-// With --profile, the top-level LibTorch operators' share of the time.
-//   bench_signhiera [--preset hiera_base_128x224] [--windows 1] [--profile 1]
+// With --profile, the top-level LibTorch operators' share of the time; with
+// --attention-block N, global attention in row blocks of N queries instead of
+// flash attention (model.attention_block), for comparing the two.
+//   bench_signhiera [--preset hiera_base_128x224] [--windows 1] [--profile 1] [--attention-block 0]
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <sys/resource.h>
@@ -97,16 +99,20 @@ int main(int argc, char** argv) {
   std::string preset = "hiera_base_128x224";
   int windows = 1;
   bool profile = false;
+  int64_t attention_block = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string arg = argv[i];
     if (arg == "--preset") preset = argv[i + 1];
     if (arg == "--windows") windows = std::stoi(argv[i + 1]);
     if (arg == "--profile") profile = std::string(argv[i + 1]) != "0";
+    if (arg == "--attention-block") attention_block = std::stoll(argv[i + 1]);
   }
   slt::setup_logging("warn");
   slt::configure_threads(std::nullopt);  // as slt-extract: every usable CPU, or OMP_NUM_THREADS
   slt::load_plugins(slt::plugin_search_path({}));
-  auto encoder = slt::Registry::global().create<slt::VideoEncoder>(slt::kinds::kVideoEncoder, preset, nullptr);
+  slt::ConfigNode given = slt::ConfigNode::map();
+  given.set("attention_block", attention_block);
+  auto encoder = slt::Registry::global().create<slt::VideoEncoder>(slt::kinds::kVideoEncoder, preset, &given);
   slt::ConfigNode section = slt::Registry::global().section_for(slt::kinds::kVideoEncoder, preset, nullptr, "model");
   const double flops = analytic_flops(section);
   at::InferenceMode inference;
@@ -129,7 +135,8 @@ int main(int argc, char** argv) {
   std::printf("%d threads; %.1f GFLOP per window (analytic)\n", at::get_num_threads(), flops / 1e9);
   std::printf("%.1f s per window, %.1f GFLOP/s; 2048^2 matmul %.1f GFLOP/s; ratio %.2f; peak RSS %.2f GB\n", seconds,
               achieved, gemm, achieved / gemm, usage.ru_maxrss / 1024.0 / 1024.0);
-  slt_bench::print_measurement({{"bench", "signhiera"}, {"preset", preset}, {"seconds_per_window", seconds},
+  slt_bench::print_measurement({{"bench", "signhiera"}, {"preset", preset}, {"attention_block", attention_block},
+                                 {"seconds_per_window", seconds},
                                  {"gflops", achieved}, {"matmul_2048_gflops", gemm}, {"ratio", achieved / gemm}});
   if (profile) slt_bench::print_operator_times(seconds * windows);
   return 0;

@@ -43,7 +43,9 @@ __attribute__((always_inline)) inline void rows_times_panel(MatrixView a, int64_
   for (int64_t l = 0; l < k; ++l) {
     const Vec16 b0 = load16(panel + l * kPanelWidth), b1 = load16(panel + l * kPanelWidth + 16);
     for (int r = 0; r < kRows; ++r) {
-      const Vec16 x = Vec16{} + a.data[r * a.row_stride + l * a.col_stride];
+      // A scalar operand: one broadcast load, where `Vec16{} + x` added 0 first
+      // (0 + x is not x for x = -0.0), an extra instruction per broadcast.
+      const float x = a.data[r * a.row_stride + l * a.col_stride];
       lo[r] += x * b0;
       hi[r] += x * b1;
     }
