@@ -28,15 +28,6 @@ MatrixView dense_head(const at::Tensor& t, int64_t task) {
 
 float* dense_head_out(at::Tensor& t, int64_t task) { return t.data_ptr<float>() + task * t.size(2) * t.size(3); }
 
-// Runs `product(t)` for every head, the heads split over the threads (each
-// product single-threaded).
-template <class Product>
-void for_each_head(int64_t tasks, const Product& product) {
-  at::parallel_for(0, tasks, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t t = begin; t < end; ++t) product(t);
-  });
-}
-
 struct Forward {
   at::Tensor probabilities;  // softmax(q kᵀ + bias) [B, H, Sq, Sk]
   at::Tensor noise;          // the dropout mask (scaled), or undefined
@@ -48,7 +39,7 @@ Forward attention_forward(const at::Tensor& q, const at::Tensor& k, const at::Te
                           double dropout_p, bool train) {
   const int64_t batch = q.size(0), heads = q.size(1), queries = q.size(2), keys = k.size(2), dim = q.size(3);
   at::Tensor scores = at::empty({batch, heads, queries, keys}, q.options());
-  for_each_head(batch * heads, [&](int64_t t) {
+  for_each_task(batch * heads, [&](int64_t t) {
     strided_gemm(head(q, t, heads), head(k, t, heads).transposed(), dense_head_out(scores, t), keys, queries, keys,
                  dim);
   });
@@ -62,7 +53,7 @@ Forward attention_forward(const at::Tensor& q, const at::Tensor& k, const at::Te
   }
   at::Tensor out = at::empty({batch, queries, heads, dim}, scores.options());
   float* op = out.data_ptr<float>();
-  for_each_head(batch * heads, [&](int64_t t) {
+  for_each_task(batch * heads, [&](int64_t t) {
     const int64_t b = t / heads, h = t % heads;
     strided_gemm(dense_head(f.dropped, t), head(v, t, heads), op + (b * queries * heads + h) * dim, heads * dim,
                  queries, dim, keys);
@@ -95,7 +86,7 @@ struct HeadAttention : torch::autograd::Function<HeadAttention> {
     const auto options = probabilities.options();
     at::Tensor d_dropped = at::empty({batch, heads, queries, keys}, options);
     at::Tensor dv = at::empty({batch, heads, keys, dim}, options);
-    for_each_head(batch * heads, [&](int64_t t) {
+    for_each_task(batch * heads, [&](int64_t t) {
       strided_gemm(head(d_out, t, heads), head(v, t, heads).transposed(), dense_head_out(d_dropped, t), keys, queries,
                    keys, dim);
       strided_gemm(dense_head(dropped, t).transposed(), head(d_out, t, heads), dense_head_out(dv, t), dim, keys, dim,
@@ -105,7 +96,7 @@ struct HeadAttention : torch::autograd::Function<HeadAttention> {
     at::Tensor d_scores = at::_softmax_backward_data(d_dropped, probabilities, -1, at::kFloat);
     at::Tensor dq = at::empty({batch, heads, queries, dim}, options);
     at::Tensor dk = at::empty({batch, heads, keys, dim}, options);
-    for_each_head(batch * heads, [&](int64_t t) {
+    for_each_task(batch * heads, [&](int64_t t) {
       strided_gemm(dense_head(d_scores, t), head(k, t, heads), dense_head_out(dq, t), dim, queries, dim, keys);
       strided_gemm(dense_head(d_scores, t).transposed(), head(q, t, heads), dense_head_out(dk, t), dim, keys, dim,
                    queries);

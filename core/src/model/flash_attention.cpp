@@ -1,9 +1,7 @@
 #include "slt/model/flash_attention.h"
 
 #include <ATen/ATen.h>
-#include <ATen/Parallel.h>
 
-#include <atomic>
 #include <limits>
 #include <vector>
 
@@ -114,7 +112,8 @@ __attribute__((always_inline)) inline void probabilities_times_values(const floa
 // points at row `first` of the head's [Nq, D] output.
 __attribute__((target("arch=x86-64-v4"))) void attend_block(const float* q, int64_t q_stride, int64_t rows,
                                                            const PackedHead& head, int64_t keys_padded,
-                                                           int64_t dim, float* out, std::vector<float>& scratch) {
+                                                           int64_t dim, float* out) {
+  thread_local std::vector<float> scratch;  // kept: a thread takes block after block
   scratch.resize(static_cast<size_t>(kQueryBlock * (kKeyBlock + dim + 3)));
   float* scores = scratch.data();
   float* acc = scores + kQueryBlock * kKeyBlock;
@@ -171,31 +170,21 @@ at::Tensor flash_attention(const at::Tensor& q, const at::Tensor& k, const at::T
     padded = key_padding.to(at::kBool).contiguous();
   }
   std::vector<PackedHead> packed(static_cast<size_t>(batch * heads));
-  at::parallel_for(0, batch * heads, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t t = begin; t < end; ++t) {
-      const int64_t b = t / heads, h = t % heads;
-      packed[static_cast<size_t>(t)] =
-          pack_head(k[b][h], v[b][h], padded.defined() ? padded[b].data_ptr<bool>() : nullptr, keys_padded);
-    }
+  detail::for_each_task(batch * heads, [&](int64_t t) {
+    const int64_t b = t / heads, h = t % heads;
+    packed[static_cast<size_t>(t)] =
+        pack_head(k[b][h], v[b][h], padded.defined() ? padded[b].data_ptr<bool>() : nullptr, keys_padded);
   });
   at::Tensor out = at::empty({batch, heads, queries, dim}, q.options());
   const int64_t blocks = (queries + kQueryBlock - 1) / kQueryBlock;
   float* op = out.data_ptr<float>();
   const float* qp = q.data_ptr<float>();
-  // Threads take the next block as they finish one rather than a fixed half
-  // each: on a shared machine one core often runs slower for a while, and a
-  // static split left the other waiting at the end (15% of the samples).
-  const int64_t tasks = batch * heads * blocks;
-  std::atomic<int64_t> next_task{0};
-  at::parallel_for(0, std::min<int64_t>(tasks, at::get_num_threads()), 1, [&](int64_t, int64_t) {
-    std::vector<float> scratch;
-    for (int64_t task; (task = next_task.fetch_add(1)) < tasks;) {
-      const int64_t head = task / blocks, first = (task % blocks) * kQueryBlock;
-      const int64_t b = head / heads, h = head % heads;
-      attend_block(qp + b * q.stride(0) + h * q.stride(1) + first * q.stride(2), q.stride(2),
-                   std::min(kQueryBlock, queries - first), packed[static_cast<size_t>(head)], keys_padded, dim,
-                   op + (head * queries + first) * dim, scratch);
-    }
+  detail::for_each_task(batch * heads * blocks, [&](int64_t task) {
+    const int64_t head = task / blocks, first = (task % blocks) * kQueryBlock;
+    const int64_t b = head / heads, h = head % heads;
+    attend_block(qp + b * q.stride(0) + h * q.stride(1) + first * q.stride(2), q.stride(2),
+                 std::min(kQueryBlock, queries - first), packed[static_cast<size_t>(head)], keys_padded, dim,
+                 op + (head * queries + first) * dim);
   });
   return out;
 }
