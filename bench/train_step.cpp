@@ -2,6 +2,7 @@
 // data (batch assembly), forward, backward and optimizer time, for the
 // T5 v1.1-small shape and the Tarrés shape.
 //   bench_train_step [--steps 3] [--profile 1: time per LibTorch operator, full-length steps]
+//                    [--only t5-small or tarres]
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/nn/module.h>
@@ -21,8 +22,10 @@
 int main(int argc, char** argv) {
   int steps = 3;
   bool profile = false;
+  std::string only;  // t5-small or tarres: one model (for profilers); default both
   for (int i = 1; i + 1 < argc; i += 2) {
     if (std::string(argv[i]) == "--steps") steps = std::stoi(argv[i + 1]);
+    if (std::string(argv[i]) == "--only") only = argv[i + 1];
     if (std::string(argv[i]) == "--profile") profile = std::string(argv[i + 1]) != "0";
   }
   slt::setup_logging("warn");
@@ -32,6 +35,7 @@ int main(int argc, char** argv) {
               static_cast<long long>(batch), static_cast<long long>(source), static_cast<long long>(target), steps,
               at::get_num_threads());
   for (const std::string name : {"t5-small", "tarres"}) {
+    if (!only.empty() && name != only) continue;
     auto dir = std::filesystem::temp_directory_path() / ("slt-bench-" + name);
     auto model = name == "t5-small" ? slt_bench::t5_small(dir) : slt_bench::tarres(dir);
     model->module().train();
