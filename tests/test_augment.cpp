@@ -159,7 +159,7 @@ TEST_CASE("an augmented clip is the window's frames through RandAugment, cropped
                          "2000001-crop-25fps-3s00-w330h250.mp4";
   REQUIRE(fs::exists(video));
   SamplingOptions options;
-  options.num_frames = 16;
+  options.num_frames = 128;  // the stream augments 50 frames of 330x250 at a time: three passes
   options.sampling_rate = 2;
   options.target_fps = 25;
 

@@ -90,14 +90,16 @@ void ClipStream::fill_centred(const std::vector<const uint8_t*>& sources, float*
 }
 
 void ClipStream::fill_augmented(const std::vector<const uint8_t*>& sources, float* out) const {
-  // A few frames at a time, so that the operations' full-size float
-  // temporaries stay small. The steps see the frames as the reference's do:
-  // [N, H, W, 3] permuted to [N, 3, H, W].
-  constexpr int64_t kFramesPerPass = 8;
+  // A few frames at a time, so that the operations' float temporaries (the
+  // warps sample a float copy of the frames) stay near 50 MB however large
+  // the frames are. The steps see the frames as the reference's do: [N, H, W, 3]
+  // permuted to [N, 3, H, W].
+  constexpr int64_t kPixelsPerPass = int64_t{1} << 22;
   const int64_t t_count = static_cast<int64_t>(sources.size()), plane = t_count * crop_ * crop_;
   const int64_t frame_bytes = static_cast<int64_t>(height_) * width_ * 3;
-  for (int64_t t0 = 0; t0 < t_count; t0 += kFramesPerPass) {
-    const int64_t n = std::min(kFramesPerPass, t_count - t0);
+  const int64_t frames_per_pass = std::max<int64_t>(1, kPixelsPerPass / (static_cast<int64_t>(height_) * width_));
+  for (int64_t t0 = 0; t0 < t_count; t0 += frames_per_pass) {
+    const int64_t n = std::min(frames_per_pass, t_count - t0);
     at::Tensor frames = at::empty({n, height_, width_, 3}, at::kByte);
     for (int64_t i = 0; i < n; ++i)
       std::copy_n(sources[static_cast<size_t>(t0 + i)], frame_bytes, frames.data_ptr<uint8_t>() + i * frame_bytes);
