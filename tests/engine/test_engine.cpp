@@ -3,6 +3,7 @@
 // vector, items add noise, so a model can learn features -> sentence.
 #include "engine_support.h"  // first: torch before Catch
 
+#include <chrono>
 #include <cmath>
 #include <random>
 
@@ -177,7 +178,10 @@ TEST_CASE("a run killed at random steps, in a checkpoint write and by SIGTERM fi
     return toy.t5(run) + "optim.epochs=6 optim.gradient_accumulation_steps=2 common.eval_steps=3 common.max_checkpoints=2 ";
   };
   fs::path reference = toy.dir.path() / "reference", resumed = toy.dir.path() / "resumed";
+  const auto reference_started = std::chrono::steady_clock::now();
   auto r = run_command(command(reference));
+  const double reference_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - reference_started).count();
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
 
@@ -210,12 +214,21 @@ TEST_CASE("a run killed at random steps, in a checkpoint write and by SIGTERM fi
     CHECK(wait_for(pid) == 143);
     CHECK_THAT(read_file(log), Catch::Contains("Terminated received"));
   }
-  // 3. SIGKILL at random moments (the process needs ~0.7 s to start); on a fast
-  // machine the last attempt may run to the end.
+  // 3. SIGKILL at random moments of training: once an attempt has resumed, after
+  // a random share of a tenth of the whole reference run, so that three attempts
+  // leave training to finish whatever this machine's speed (fixed delays after
+  // the start let a fast machine finish before the first kill). A late last
+  // attempt may still run to the end.
   int kills = 0;
   for (int attempt = 0; attempt < 3; ++attempt) {
+    const size_t resumes = count("resuming from");
     pid = spawn(command(resumed), log);
-    if (ended_within(pid, std::uniform_real_distribution<double>(0.9, 2.0)(rng))) break;
+    bool finished = false;
+    for (int waited = 0; !finished && count("resuming from") == resumes && waited < 6000; waited += 5)
+      finished = ended_within(pid, 0.005);
+    if (finished ||
+        ended_within(pid, std::uniform_real_distribution<double>(0.0, 0.1 * reference_seconds)(rng)))
+      break;
     ::kill(pid, SIGKILL);
     wait_for(pid);
     ++kills;
