@@ -16,14 +16,14 @@ namespace slt::video {
 
 namespace {
 
+constexpr float kMean = 0.45f, kStd = 0.225f;  // the reference's normalisation
+
 // One row of interleaved RGB bytes into three float rows, each value
 // (v / 255 - 0.45) / 0.225 in float32 as the reference computes it (the same
 // IEEE operations in the same order, so the results are identical). Written as
 // plain arithmetic over a de-interleaved row so that the compiler vectorises
 // it; an AVX2 clone (picked at load time where the CPU has it) is 2.7x faster
 // than the baseline SSE2 build.
-constexpr float kMean = 0.45f, kStd = 0.225f;
-
 __attribute__((target_clones("avx2", "default"))) void normalise_row(const uint8_t* rgb, float* r, float* g, float* b, int64_t width) {
   for (int64_t x = 0; x < width; ++x) {
     r[x] = static_cast<float>(rgb[3 * x]);
