@@ -8,18 +8,13 @@
 
 #include <mutex>
 
+#include "slt/model/random_bits.h"
+
 namespace slt {
 
 namespace detail {
 
 namespace {
-
-// SplitMix64's finaliser: 64 well-mixed bits from a counter.
-inline uint64_t mix(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
 
 // Elements [2 * begin, 2 * end) of the noise: pair p fills elements 2p and
 // 2p + 1 from the low and high halves of one hash. Branch-free, so that the
@@ -27,7 +22,7 @@ inline uint64_t mix(uint64_t z) {
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void noise_pairs(
     float* out, int64_t begin, int64_t end, uint64_t seed, uint64_t threshold, float kept) {
   for (int64_t pair = begin; pair < end; ++pair) {
-    const uint64_t bits = mix(seed + static_cast<uint64_t>(pair + 1) * 0x9E3779B97F4A7C15ULL);
+    const uint64_t bits = splitmix64_mix(seed + static_cast<uint64_t>(pair + 1) * 0x9E3779B97F4A7C15ULL);
     out[2 * pair] = (bits & 0xFFFFFFFFULL) < threshold ? kept : 0.0f;
     out[2 * pair + 1] = (bits >> 32) < threshold ? kept : 0.0f;
   }
@@ -51,7 +46,7 @@ at::Tensor dropout_noise(at::IntArrayRef sizes, double keep_probability, uint64_
   at::parallel_for(0, n / 2, 16384,
                    [&](int64_t begin, int64_t end) { noise_pairs(out, begin, end, seed, threshold, kept); });
   if (n % 2) {  // the last element: the low half of its pair's hash
-    const uint64_t bits = mix(seed + static_cast<uint64_t>(n / 2 + 1) * 0x9E3779B97F4A7C15ULL);
+    const uint64_t bits = splitmix64_mix(seed + static_cast<uint64_t>(n / 2 + 1) * 0x9E3779B97F4A7C15ULL);
     out[n - 1] = (bits & 0xFFFFFFFFULL) < threshold ? kept : 0.0f;
   }
   return noise;

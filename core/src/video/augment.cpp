@@ -8,6 +8,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "slt/model/random_bits.h"
+
 // Python's math.radians and math.degrees multiply by these constants.
 namespace {
 constexpr double kDegreesToRadians = M_PI / 180.0;
@@ -190,14 +192,8 @@ std::vector<AugmentStep> draw_rand_augment(at::Generator& generator, int64_t hei
 }
 
 uint64_t augment_seed(uint64_t seed, int64_t epoch, const std::string& video_name) {
-  auto mix = [](uint64_t z) {  // SplitMix64's finaliser
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-  };
-  uint64_t h = 0xCBF29CE484222325ULL;  // FNV-1a over the name
-  for (unsigned char c : video_name) h = (h ^ c) * 0x100000001B3ULL;
-  h = mix(h ^ mix(seed + 0x9E3779B97F4A7C15ULL));
+  const auto mix = splitmix64_mix;
+  const uint64_t h = mix(fnv1a64(video_name) ^ mix(seed + 0x9E3779B97F4A7C15ULL));
   return mix(h ^ mix(static_cast<uint64_t>(epoch) + 0x632BE59BD9B4E019ULL));
 }
 
