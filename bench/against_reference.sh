@@ -10,7 +10,10 @@
 # Needs a build in build/ (bench_train_step, bench_beam_search).
 set -euo pipefail
 [ $# -ge 2 ] || { sed -n 2,10p "$0"; exit 2; }
+[ -d "$1/site" ] && [ -d "$1/tarres" ] ||
+  { echo "$1 is not a reference environment: make one with ../shared/perf/setup.sh" >&2; exit 2; }
 oracle=$(cd "$1" && pwd); what=$2; rounds=${3:-8}; out=${4:-${TMPDIR:-/tmp}/slt-vs-reference}
+[[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "ROUNDS must be a positive whole number, not '$rounds'" >&2; exit 2; }
 repo=$(cd "$(dirname "$0")/.." && pwd)
 perf=${SLT_PERF_DIR:-$repo/../shared/perf}
 bin=$repo/build/bin
@@ -31,6 +34,7 @@ esac
 mkdir -p "$out"; out=$(cd "$out" && pwd)
 for round in $(seq 1 "$rounds"); do
   mkdir -p "$out/r$round"
+  rm -f "$out/r$round"/*.json "$out/r$round"/*.log  # an earlier run's results would be read as this one's
   (cd "$perf" && PERF_OUT="$out/r$round" "${ref[@]}" >"$out/r$round/reference.log" 2>&1) ||
     { echo "round $round: the reference failed, see $out/r$round/reference.log" >&2; exit 1; }
   "${ours[@]}" >"$out/r$round/slt.log" 2>&1 || { echo "round $round: slt failed, see $out/r$round/slt.log" >&2; exit 1; }
