@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
     std::string flag = argv[i];
     if (flag == "--source-length") source_length = std::stoll(argv[i + 1]);
     if (flag == "--repeats") repeats = std::stoll(argv[i + 1]);
-    if (flag == "--only") only = argv[i + 1];
+    if (flag == "--only") only = slt_bench::only_flag(argv[i + 1], {"t5", "tarres"});
     if (flag == "--batch") t5_batches = {std::stoll(argv[i + 1])};
     if (flag == "--profile") profile = std::string(argv[i + 1]) != "0";
     if (flag == "--packed") slt::enable_packed_linear(std::string(argv[i + 1]) != "0");

@@ -6,8 +6,10 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -20,6 +22,17 @@ namespace slt_bench {
 
 inline double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// The value of --only: one of `choices`, else a message and exit 2 (an
+// unknown name would otherwise measure nothing and exit 0).
+inline std::string only_flag(const std::string& value, std::initializer_list<const char*> choices) {
+  for (const char* choice : choices)
+    if (value == choice) return value;
+  std::string names;
+  for (const char* choice : choices) names += std::string(names.empty() ? "" : " or ") + choice;
+  std::fprintf(stderr, "--only %s: expected %s\n", value.c_str(), names.c_str());
+  std::exit(2);
 }
 
 // One JSON line per measurement, with what a comparison needs next to the

@@ -25,7 +25,7 @@ int main(int argc, char** argv) {
   std::string only;  // t5-small or tarres: one model (for profilers); default both
   for (int i = 1; i + 1 < argc; i += 2) {
     if (std::string(argv[i]) == "--steps") steps = std::stoi(argv[i + 1]);
-    if (std::string(argv[i]) == "--only") only = argv[i + 1];
+    if (std::string(argv[i]) == "--only") only = slt_bench::only_flag(argv[i + 1], {"t5-small", "tarres"});
     if (std::string(argv[i]) == "--profile") profile = std::string(argv[i + 1]) != "0";
   }
   slt::setup_logging("warn");
